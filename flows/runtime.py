@@ -1,0 +1,101 @@
+"""Process-wide setup before Prefect is imported: quiet logs, no analytics, fail fast on a dead API.
+
+Prefect reads its settings from the environment at import time, so `configure()` must run first.
+Values the user already set win (setdefault).
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DEFAULT_ARTIFACTS = "artifacts"
+
+
+from nnmodel.errors import DigitsError, SetupError
+
+_QUIET_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+def artifacts_root(explicit: str | None = None) -> Path:
+    """Where outputs go: --artifacts, else $DIGITS_HOME, else ./artifacts."""
+    return Path(explicit or os.environ.get("DIGITS_HOME") or DEFAULT_ARTIFACTS).expanduser().resolve()
+
+
+def configure(verbose: int = 0) -> None:
+    """Set Prefect's environment defaults for a quiet, local, fast run."""
+    level = "WARNING" if verbose == 0 else ("INFO" if verbose == 1 else "DEBUG")
+    defaults = {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",  # what the API (and so the UI) receives
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": level,  # what the terminal shows
+        "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL" if verbose < 2 else "WARNING",
+        "PREFECT_LOGGING_LOG_PRINTS": "false",
+        "PREFECT_API_REQUEST_TIMEOUT": "10",
+        "PREFECT_CLIENT_MAX_RETRIES": "2",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+        "PREFECT_CLI_COLORS": "false",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    if verbose:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = level
+    os.environ["DIGITS_VERBOSE"] = str(verbose)
+
+
+class _HideExpectedFailures:
+    """Console filter: a failed run caused by a DigitsError is reported by the CLI in one line, so the
+    run loggers' ERROR records for it (state lines and tracebacks) stay off the terminal. They still
+    reach the Prefect API and UI. Unexpected exceptions keep their tracebacks."""
+
+    def filter(self, record) -> bool:
+        if record.levelno < 40 or not record.name.startswith(_QUIET_LOGGERS):
+            return True
+        if record.exc_info:
+            return not isinstance(record.exc_info[1], DigitsError)
+        return "Failed(" not in record.getMessage()
+
+
+def quiet_console() -> None:
+    """After Prefect has set up logging: hide expected-failure noise unless -v was given."""
+    import logging
+
+    if os.environ.get("DIGITS_VERBOSE", "0") != "0":
+        return
+    # "Still processing items" at exit: events still flushing to the temporary server, not a fault.
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.addFilter(_HideExpectedFailures())
+
+
+def check_api(timeout: float = 3.0) -> str | None:
+    """If PREFECT_API_URL is set, make sure it answers /health within `timeout` seconds.
+
+    Returns the URL (or None in local temporary-server mode); raises SetupError with one line otherwise.
+    """
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+            body = response.read(64)
+        if response.status != 200 or json.loads(body or b"null") is not True:
+            raise SetupError(f"PREFECT_API_URL={url} answered /health with {response.status} {body[:40]!r}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SetupError(
+            f"Prefect API at PREFECT_API_URL={url} is not reachable ({reason}); start it with "
+            "`prefect server start`, or unset PREFECT_API_URL to run with a temporary local server"
+        ) from None
+    return url
+
+
+def quiet_flow_settings():
+    """Context manager: Prefect settings for short CLI flows (no 1 s heartbeat wait at the end)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})

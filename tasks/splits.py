@@ -1,0 +1,135 @@
+"""Normalise and split the raw layer into Parquet files (no Prefect here).
+
+Each split is one Parquet file with columns `index` (int32, position in the source split), `label`
+(uint8) and `image` (fixed_size_binary(784): the 28x28 uint8 pixels, row-major). Pixels stay uint8 on
+disk (4x smaller than float32); `read_split` turns them into float32 in [0, 1] by dividing by 255, which
+is the normalisation recorded in the manifest. BENCHMARKS.md has the layout measurements.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nnmodel import atomic
+from nnmodel.errors import DataError
+from tasks.sources import RawData, sha256_file
+
+LAYOUT_VERSION = 1
+SPLITS = ("train", "validation", "test")
+NORMALISATION = "float32 = uint8 / 255 (pixels in [0, 1], digit light on dark)"
+IMAGE_TYPE = pa.binary(784)
+
+
+def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> np.ndarray:
+    """Indices (sorted) of a deterministic hold-out of `n_holdout` examples, stratified by label.
+
+    Each class contributes in proportion to its share (largest remainders settle rounding).
+    """
+    labels = np.asarray(labels)
+    if not 0 <= n_holdout < len(labels):
+        raise ValueError(f"validation size {n_holdout} must be in 0..{len(labels) - 1}")
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n_holdout / len(labels)
+    take = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - take), kind="stable")
+    take[order[: n_holdout - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=int)
+
+
+def split_table(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> pa.Table:
+    """Arrow table of one split from images uint8 (n, 28, 28), labels uint8 (n,), source index (n,)."""
+    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), 784)
+    image_col = pa.FixedSizeBinaryArray.from_buffers(IMAGE_TYPE, len(flat), [None, pa.py_buffer(flat)])
+    return pa.table({"index": pa.array(index.astype(np.int32)),
+                     "label": pa.array(np.asarray(labels, dtype=np.uint8)),
+                     "image": image_col})
+
+
+def write_split(table: pa.Table, path: Path) -> None:
+    with atomic.atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=["label"], row_group_size=1 << 16)
+
+
+def read_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a split: X float32 (n, 784) in [0, 1] and y uint8 (n,)."""
+    pixels, labels = read_split_uint8(path)
+    X = np.empty(pixels.shape, dtype=np.float32)
+    np.multiply(pixels, np.float32(1 / 255), out=X, dtype=np.float32)
+    return X, labels
+
+
+def read_split_uint8(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a split without normalising: pixels uint8 (n, 784) and labels uint8 (n,)."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path, columns=["image", "label"], use_threads=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: unreadable Parquet split ({exc})") from None
+    if table.schema.field("image").type != IMAGE_TYPE:
+        raise DataError(f"{path}: column 'image' has type {table.schema.field('image').type}, expected {IMAGE_TYPE}")
+    images = table.column("image").combine_chunks()
+    pixels = np.frombuffer(images.buffers()[1], dtype=np.uint8, count=len(images) * 784,
+                           offset=images.offset * 784).reshape(-1, 784)
+    labels = table.column("label").to_numpy()
+    return pixels, np.ascontiguousarray(labels, dtype=np.uint8)
+
+
+def data_dir_for(root: Path, raw_record: dict, validation_size: int, seed: int) -> Path:
+    key = json.dumps({"raw": raw_record["digest"], "validation": validation_size, "seed": seed,
+                      "layout": LAYOUT_VERSION}, sort_keys=True)
+    return root / "data" / f"{raw_record['dataset']}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def manifest_is_complete(folder: Path) -> bool:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return False
+    files = json.loads(manifest.read_text()).get("files", {})
+    return all((folder / name).is_file() for name in files) and len(files) == len(SPLITS)
+
+
+def prepare_splits(raw: RawData, raw_record: dict, root: Path, validation_size: int = 5000,
+                   seed: int = 0, refresh: bool = False) -> tuple[Path, bool]:
+    """Write train/validation/test Parquet files and manifest.json under root/data/<name>-<digest>/.
+
+    Returns (folder, cache_hit). The folder is named by the inputs' digest, so the same inputs find
+    the finished folder and do no work unless `refresh`. The whole folder is written atomically.
+    """
+    target = data_dir_for(root, raw_record, validation_size, seed)
+    if not refresh and manifest_is_complete(target):
+        return target, True
+    holdout = stratified_holdout(raw.train_labels, validation_size, seed)
+    keep = np.ones(len(raw.train_labels), dtype=bool)
+    keep[holdout] = False
+    train_idx = np.flatnonzero(keep)
+    parts = {
+        "train": (raw.train_images[train_idx], raw.train_labels[train_idx], train_idx),
+        "validation": (raw.train_images[holdout], raw.train_labels[holdout], holdout),
+        "test": (raw.test_images, raw.test_labels, np.arange(len(raw.test_labels))),
+    }
+    manifest = {
+        "dataset": raw_record["dataset"], "raw_digest": raw_record["digest"],
+        "raw_sha256": raw_record["sha256"], "verified": raw_record["verified"],
+        "validation": {"size": validation_size, "seed": seed, "method": "stratified hold-out from train"},
+        "normalisation": NORMALISATION, "layout_version": LAYOUT_VERSION,
+        "schema": {"index": "int32 (position in the source split)", "label": "uint8 0-9",
+                   "image": "fixed_size_binary(784): uint8 pixels, 28x28 row-major"},
+        "files": {}, "counts": {}, "class_counts": {},
+    }
+    with atomic.atomic_dir(target) as tmp:
+        for name, (images, labels, index) in parts.items():
+            file = f"{name}.parquet"
+            write_split(split_table(images, labels, index), tmp / file)
+            manifest["files"][file] = {"sha256": sha256_file(tmp / file)}
+            manifest["counts"][name] = int(len(labels))
+            manifest["class_counts"][name] = np.bincount(labels, minlength=10).tolist()
+        atomic.write_json(tmp / "manifest.json", manifest)
+    return target, False
