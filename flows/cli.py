@@ -80,6 +80,102 @@ def cmd_data(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------- train
+
+
+def cmd_train(args) -> int:
+    check_source(args.source)
+    training_flow = import_flows("training").training_flow
+    say(f"digits train: preset {args.preset}, source {args.source} -> {args.artifacts_root}")
+    started = time.perf_counter()
+    with runtime.quiet_flow_settings():
+        decision = training_flow(
+            str(args.artifacts_root), preset=args.preset, hidden=args.hidden, maxiter=args.maxiter,
+            lam=args.lam, seed=args.seed, source=args.source, dataset_name=args.dataset_name,
+            base_url=args.base_url, validation_size=args.validation_size, split_seed=args.split_seed,
+            force_promote=args.force_promote, show_progress=not args.quiet)
+    from tasks.reports import read_report
+
+    report = read_report(decision["report"])
+    acc = {name: r["accuracy"] for name, r in report["splits"].items()}
+    say(f"model {decision['candidate']}: test {acc['test']:.2%}, validation {acc['validation']:.2%}, "
+        f"train {acc['train']:.2%} ({time.perf_counter() - started:.0f} s)")
+    verdict = "promoted to current" if decision["promoted"] else "kept, not promoted"
+    current = f"; current stays {decision['current']}" if not decision["promoted"] and decision["current"] else ""
+    say(f"{verdict}: {decision['reason']}{current}")
+    say(f"report: {decision['report']}/report.md")
+    print(decision["candidate"])
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from nnmodel.modelfile import read_metadata
+    from nnmodel.registry import Registry
+
+    model_dir = Registry(args.artifacts_root).resolve(args.model)
+    meta = read_metadata(model_dir)
+    data_dir = meta.get("data", {}).get("dir")
+    if data_dir and not (Path(data_dir) / "manifest.json").is_file():
+        say(f"data folder {data_dir} is gone; preparing it again")
+        data_dir = None
+    evaluation_flow = import_flows("training").evaluation_flow
+    name = f"evaluate-{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with runtime.quiet_flow_settings():
+        folder = evaluation_flow(str(args.artifacts_root), str(model_dir), data_dir,
+                                 dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
+    from tasks.reports import read_report
+
+    for split, r in read_report(folder)["splits"].items():
+        say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
+    say(f"report: {folder}/report.md")
+    print(folder)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def cmd_models(args) -> int:
+    import json
+
+    from nnmodel.registry import Registry
+
+    registry = Registry(args.artifacts_root)
+    current = (registry.current() or {}).get("version")
+    if args.models_command == "list":
+        versions = registry.versions()
+        if not versions:
+            say(f"no models in {registry.folder}: run `digits train`")
+            return 0
+        print(f"{'':2}{'version':<22} {'preset':<9} {'network':<13} {'validation':>10} {'test':>8}  created")
+        for version in versions:
+            meta = registry.metadata(version)
+            net = meta.get("network", {})
+            arch = "-".join(map(str, [net.get("n_inputs"), *net.get("hidden_sizes", []), net.get("n_classes")]))
+            metrics = meta.get("metrics", {})
+            print(f"{'*' if version == current else ' ':2}{version:<22} {meta.get('recipe', {}).get('preset', '?'):<9} "
+                  f"{arch:<13} {_pct(metrics.get('validation')):>10} {_pct(metrics.get('test')):>8}  "
+                  f"{meta.get('created', '')}")
+        return 0
+    if args.models_command == "show":
+        meta = registry.metadata(args.version or (current or registry.resolve(None).name))
+        meta.get("training", {}).pop("history", None)
+        print(json.dumps(meta, indent=2, sort_keys=True))
+        return 0
+    decision = registry.promote(args.version, force=args.force)
+    if decision["promoted"]:
+        say(f"{args.version} is now current ({decision['reason']})")
+        return 0
+    say(f"{args.version} not promoted: {decision['reason']} ({_pct({'accuracy': decision['candidate_val_accuracy']})} "
+        f"vs {_pct({'accuracy': decision['current_val_accuracy']})}); use --force to promote anyway")
+    return 1
+
+
+def _pct(metrics: dict | None) -> str:
+    value = (metrics or {}).get("accuracy")
+    return "n/a" if value is None else f"{value:.2%}"
+
+
 # ------------------------------------------------------------------------------------------- parser
 
 
@@ -110,10 +206,46 @@ def build_parser() -> argparse.ArgumentParser:
     add_split_options(prepare)
     data.set_defaults(handler=cmd_data)
 
+    from nnmodel.train import PRESETS
+
+    train = commands.add_parser(
+        "train", help="train a model with L-BFGS-B, evaluate and register it",
+        description="The training flow: fetch -> prepare -> train -> evaluate -> register. The new model "
+                    "becomes current only if it beats the current one on validation accuracy.")
+    train.add_argument("--preset", default="default", choices=list(PRESETS),
+                       help="recipe: default (784-100-10, 70 iterations, ~40 s), original (the original "
+                            "project's recipe), best (wider, longer, ~15 min), quick (a small smoke test)")
+    train.add_argument("--hidden", type=int, metavar="N", help="hidden units (overrides the preset)")
+    train.add_argument("--maxiter", type=int, metavar="N", help="L-BFGS-B iterations (overrides the preset)")
+    train.add_argument("--lambda", dest="lam", type=float, metavar="L", help="L2 regularisation (overrides the preset)")
+    train.add_argument("--seed", type=int, help="initialisation seed (default 0)")
+    train.add_argument("--force-promote", action="store_true", help="make the new model current even if not better")
+    train.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out (default 0)")
+    train.add_argument("--validation-size", type=int, default=5000, metavar="N",
+                       help="examples held out of the training set (default 5000)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no per-iteration progress")
+    add_source_options(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="write evaluation reports for a model",
+        description="Accuracy on train/validation/test, per-digit precision/recall/F1, the confusion "
+                    "matrix and the worst mistakes, as JSON, CSV, Markdown and PNG under reports/.")
+    evaluate.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    models = commands.add_parser("models", help="list, show and promote model versions",
+                                 description="The model registry under artifacts/models.")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    models_commands.add_parser("list", help="every version with its scores; * marks the current one")
+    show = models_commands.add_parser("show", help="a version's metadata as JSON")
+    show.add_argument("version", nargs="?", help="version (default: the current model)")
+    promote = models_commands.add_parser("promote", help="make a version current")
+    promote.add_argument("version")
+    promote.add_argument("--force", action="store_true", help="promote even if its validation accuracy is lower")
+    models.set_defaults(handler=cmd_models)
+
     for name, help_text, issue in (
-        ("train", "train a model with L-BFGS-B, evaluate and register it", 3),
-        ("evaluate", "write evaluation reports for a model", 3),
-        ("models", "list, show and promote model versions", 3),
         ("predict", "classify every image in folders and write a CSV", 4),
         ("gui", "open the drawing window", 5),
         ("schedule", "serve the training flow on a schedule", 6),

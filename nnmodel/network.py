@@ -1,0 +1,169 @@
+"""A fully connected network in NumPy: parameters, forward pass, cost and gradient, predictions.
+
+Shapes: inputs X are (m, n_inputs) float in [0, 1]; labels y are (m,) ints 0..n_classes-1. Layer l has
+weights W (n_out, n_in) and biases b (n_out,), so the original project's Theta = [b | W].
+Cost per example, averaged over m, plus lam / (2 m) * sum of squared non-bias weights:
+  output "softmax": cross-entropy of the softmax;  output "sigmoid": per-class logistic cost (the
+  original project's). Both are computed from pre-activations (logsumexp, softplus) so no log(0).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+OUTPUTS = ("softmax", "sigmoid")
+
+
+def activate(z: np.ndarray, kind: str) -> np.ndarray:
+    """Hidden activation, computed in place on z (which it returns)."""
+    if kind == "sigmoid":
+        return expit(z, out=z)
+    if kind == "tanh":
+        return np.tanh(z, out=z)
+    if kind == "relu":
+        return np.maximum(z, 0, out=z)
+    raise ValueError(f"unknown activation {kind!r}; choose from {ACTIVATIONS}")
+
+
+def activation_slope(a: np.ndarray, kind: str) -> np.ndarray:
+    """d activation / dz expressed through the activation a (new array)."""
+    if kind == "sigmoid":
+        return a * (1 - a)
+    if kind == "tanh":
+        return 1 - a * a
+    return (a > 0).astype(a.dtype)
+
+
+def init_params(sizes, seed: int = 0, dtype=np.float32, scale: float = 0.05):
+    """Seeded initialisation: weights uniform in [-scale, scale], biases zero."""
+    rng = np.random.default_rng(seed)
+    return [(rng.uniform(-scale, scale, size=(n_out, n_in)).astype(dtype), np.zeros(n_out, dtype=dtype))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def pack(params) -> np.ndarray:
+    """Flatten [(W, b), ...] into one float64 vector (the layout L-BFGS-B works on)."""
+    return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in params]).astype(np.float64)
+
+
+def unpack(flat: np.ndarray, sizes, dtype=np.float32):
+    """Inverse of `pack`: views of a float array cast once to `dtype`."""
+    flat = np.asarray(flat, dtype=dtype)
+    params, offset = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        W = flat[offset: offset + n_in * n_out].reshape(n_out, n_in)
+        offset += n_in * n_out
+        params.append((W, flat[offset: offset + n_out]))
+        offset += n_out
+    return params
+
+
+def forward(params, X: np.ndarray, hidden: str = "sigmoid"):
+    """Activations of every layer: [X, a_1, ..., a_{L-1}, z_L] (the output layer left as logits)."""
+    acts = [X]
+    for i, (W, b) in enumerate(params):
+        z = acts[-1] @ W.T
+        z += b
+        acts.append(z if i == len(params) - 1 else activate(z, hidden))
+    return acts
+
+
+def output_proba(z: np.ndarray, output: str) -> np.ndarray:
+    """Class scores from logits z (m, k): softmax rows, or independent sigmoids (original style)."""
+    if output == "sigmoid":
+        return expit(z)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def cost_and_grad(params, X: np.ndarray, Y: np.ndarray, lam: float, hidden: str = "sigmoid",
+                  output: str = "softmax"):
+    """Cost (float) and gradients [(dW, db), ...] for one-hot targets Y (m, k) of X's dtype."""
+    m = X.shape[0]
+    acts = forward(params, X, hidden)
+    z = acts[-1]
+    if output == "softmax":
+        shift = z.max(axis=1, keepdims=True)
+        e = np.exp(z - shift)
+        total = e.sum(axis=1, keepdims=True)
+        # -log softmax(z)[y] = logsumexp(z) - z[y]
+        data_cost = float(np.sum(np.log(total) + shift) - np.sum(z * Y)) / m
+        delta = e / total
+    elif output == "sigmoid":
+        # -y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z
+        data_cost = float(np.sum(np.logaddexp(0, z)) - np.sum(z * Y)) / m
+        delta = expit(z)
+    else:
+        raise ValueError(f"unknown output {output!r}; choose from {OUTPUTS}")
+    delta -= Y
+    delta *= 1.0 / m
+    reg_cost = 0.5 * lam / m * sum(float(np.vdot(W, W)) for W, _ in params)
+    grads = [None] * len(params)
+    for i in range(len(params) - 1, -1, -1):
+        W, _ = params[i]
+        dW = delta.T @ acts[i]
+        dW += (lam / m) * W
+        grads[i] = (dW, delta.sum(axis=0))
+        if i:
+            delta = (delta @ W) * activation_slope(acts[i], hidden)
+    return data_cost + reg_cost, grads
+
+
+class Network:
+    """Multi-layer perceptron with a scikit-learn surface: fit, predict, predict_proba, score.
+
+    Parameters are stored as given; `fit` sets `params_` [(W, b), ...], `n_iter_` and `history_`.
+    dtype "float32" (default) computes in single precision; "float64" in double.
+    """
+
+    def __init__(self, hidden_sizes=(100,), hidden="sigmoid", output="softmax", lam=0.1,
+                 dtype="float32", seed=0, init_scale=0.05, n_inputs=784, n_classes=10):
+        self.hidden_sizes = tuple(hidden_sizes)
+        self.hidden = hidden
+        self.output = output
+        self.lam = lam
+        self.dtype = dtype
+        self.seed = seed
+        self.init_scale = init_scale
+        self.n_inputs = n_inputs
+        self.n_classes = n_classes
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.n_inputs, *self.hidden_sizes, self.n_classes)
+
+    def get_params(self) -> dict:
+        return {"hidden_sizes": list(self.hidden_sizes), "hidden": self.hidden, "output": self.output,
+                "lam": self.lam, "dtype": self.dtype, "seed": self.seed, "init_scale": self.init_scale, "n_inputs": self.n_inputs,
+                "n_classes": self.n_classes}
+
+    def fit(self, X, y, **options) -> "Network":
+        """Train with L-BFGS-B; options as in `nnmodel.train.fit_lbfgsb`. Returns self."""
+        from nnmodel.train import fit_lbfgsb
+
+        return fit_lbfgsb(self, X, y, **options)
+
+    def predict_proba(self, X, batch: int = 8192) -> np.ndarray:
+        """Class probabilities (m, n_classes); rows sum to 1 (softmax-normalised for sigmoid outputs)."""
+        X = np.asarray(X, dtype=self.dtype).reshape(-1, self.n_inputs)
+        out = np.empty((len(X), self.n_classes), dtype=np.float32)
+        for start in range(0, len(X), batch):
+            z = forward(self.params_, X[start: start + batch], self.hidden)[-1]
+            p = output_proba(z, self.output)
+            if self.output == "sigmoid":
+                p /= p.sum(axis=1, keepdims=True)
+            out[start: start + batch] = p
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted digits (m,)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def score(self, X, y) -> float:
+        """Accuracy in [0, 1]."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def __repr__(self) -> str:
+        arch = "-".join(map(str, self.sizes))
+        return f"Network({arch}, hidden={self.hidden}, output={self.output}, lam={self.lam}, {self.dtype})"

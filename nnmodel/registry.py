@@ -1,0 +1,131 @@
+"""The model registry: version folders under <root>/models and an atomically switched `current.json`.
+
+models/<version>/      model.npz, model.json, Theta1.txt, Theta2.txt (written by the trainer)
+models/current.json    {"version", "val_accuracy", "promoted_at", "reason"}
+models/promotions.jsonl one line per decision (promoted or not), appended under the lock
+
+Every change happens under an exclusive file lock (models/.lock), so two training runs at once never
+interleave their promotions; folders appear by rename, so a killed run leaves no partial version.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from nnmodel import atomic
+from nnmodel.errors import ModelFileError, SetupError
+from nnmodel.modelfile import read_metadata
+
+CURRENT = "current.json"
+
+
+class Registry:
+    """Model versions under `root`/models."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.folder = Path(root) / "models"
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive lock across processes for the duration of the block."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def new_version(self):
+        """Yield (staging folder, version name); on success the folder becomes models/<version>."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        version = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=self.folder))
+        try:
+            yield staging, version
+            os.replace(staging, self.folder / version)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def versions(self) -> list[str]:
+        """Version names, oldest first (only complete folders)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / "model.json").is_file())
+
+    def path(self, version: str) -> Path:
+        folder = self.folder / version
+        if not (folder / "model.json").is_file():
+            raise SetupError(f"{folder}: no such model version (see `digits models list`)")
+        return folder
+
+    def metadata(self, version: str) -> dict:
+        return read_metadata(self.path(version))
+
+    def current(self) -> dict | None:
+        """The current.json record, or None when nothing has been promoted yet."""
+        path = self.folder / CURRENT
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: unreadable ({exc})") from None
+
+    def resolve(self, version: str | None = None) -> Path:
+        """Folder of `version`, or of the current model; SetupError explains how to get one."""
+        if version:
+            return self.path(version)
+        current = self.current()
+        if current is None:
+            raise SetupError(f"no trained model in {self.folder}: run `digits train` first")
+        return self.path(current["version"])
+
+    def promote(self, version: str, force: bool = False, reason: str = "") -> dict:
+        """Make `version` current if its validation accuracy beats the current model's (or `force`).
+
+        Returns the decision: promoted, candidate and current versions with their validation
+        accuracies, and why. The decision is appended to promotions.jsonl.
+        """
+        with self.lock():
+            candidate_acc = _val_accuracy(self.metadata(version))
+            current = self.current()
+            current_acc = None
+            if current is not None:
+                current_acc = _val_accuracy(self.metadata(current["version"])) if (
+                    self.folder / current["version"] / "model.json").is_file() else None
+            if current is not None and current["version"] == version:
+                promoted, why = False, "already current"
+            elif force:
+                promoted, why = True, "forced"
+            elif current is None or current_acc is None:
+                promoted, why = True, "no current model"
+            elif candidate_acc is not None and candidate_acc > current_acc:
+                promoted, why = True, "better validation accuracy"
+            else:
+                promoted, why = False, "not better than the current model on validation accuracy"
+            decision = {"promoted": promoted, "reason": why, "candidate": version,
+                        "candidate_val_accuracy": candidate_acc,
+                        "current": current["version"] if current else None, "current_val_accuracy": current_acc,
+                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            if promoted:
+                atomic.write_json(self.folder / CURRENT, {
+                    "version": version, "val_accuracy": candidate_acc, "promoted_at": decision["at"],
+                    "reason": reason or why})
+            with open(self.folder / "promotions.jsonl", "a") as log:
+                log.write(json.dumps(decision) + "\n")
+            return decision
+
+
+def _val_accuracy(metadata: dict) -> float | None:
+    return metadata.get("metrics", {}).get("validation", {}).get("accuracy")

@@ -1,0 +1,142 @@
+"""Evaluation reports for people and machines (no Prefect here): JSON, CSV, Markdown and two PNGs.
+
+report.json       every number: accuracy per split, per-class precision/recall/F1, averages, confusion
+per_class.csv     one row per digit (test split)        confusion.csv   rows true, columns predicted
+mistakes.csv      the worst test mistakes (most confident wrong answers)
+report.md         a readable summary          confusion.png / mistakes.png   drawn with Pillow
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from nnmodel import atomic
+from nnmodel.metrics import classification_report
+
+
+def evaluate(net, split_data: dict, worst: int = 36) -> dict:
+    """Metrics of `net` on {split: (X, y)}; the test split also gets its worst mistakes."""
+    report = {"splits": {}}
+    for name, (X, y) in split_data.items():
+        proba = net.predict_proba(X)
+        pred = proba.argmax(axis=1)
+        report["splits"][name] = classification_report(y, pred, net.n_classes)
+        if name == "test":
+            wrong = np.flatnonzero(pred != y)
+            order = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:worst]
+            report["mistakes"] = [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]),
+                                   "confidence": float(proba[i, pred[i]]), "p_true": float(proba[i, y[i]])}
+                                  for i in order]
+    return report
+
+
+def _csv_text(header, rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def markdown(report: dict, title: str) -> str:
+    """A readable summary: accuracy per split, per-class table, confusion matrix, worst mistakes."""
+    lines = [f"# {title}", "", "| split | accuracy | macro F1 | examples |", "|---|---|---|---|"]
+    for name, r in report["splits"].items():
+        lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
+    if "promotion" in report:
+        p = report["promotion"]
+        lines += ["", f"**Promotion:** {'promoted' if p['promoted'] else 'not promoted'} ({p['reason']}); "
+                      f"candidate validation accuracy {_pct(p['candidate_val_accuracy'])}, "
+                      f"current {p['current'] or 'none'} {_pct(p['current_val_accuracy'])}."]
+    test = report["splits"].get("test")
+    if test:
+        lines += ["", "## Test split per digit", "", "| digit | precision | recall | F1 | support |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {c['digit']} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | {c['support']} |"
+                  for c in test["per_class"]]
+        for avg in ("macro", "weighted"):
+            a = test[avg]
+            lines.append(f"| {avg} avg | {a['precision']:.4f} | {a['recall']:.4f} | {a['f1']:.4f} | {test['n']} |")
+        lines += ["", "## Confusion matrix (rows true, columns predicted)", "",
+                  "| | " + " | ".join(map(str, range(len(test["confusion"])))) + " |",
+                  "|---" * (len(test["confusion"]) + 1) + "|"]
+        lines += [f"| **{d}** | " + " | ".join(map(str, row)) + " |" for d, row in enumerate(test["confusion"])]
+    if report.get("mistakes"):
+        lines += ["", "## Worst mistakes (test)", "", "![mistakes](mistakes.png)", "",
+                  "| test index | true | predicted | confidence |", "|---|---|---|---|"]
+        lines += [f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.1%} |"
+                  for m in report["mistakes"][:10]]
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def confusion_png(cm) -> Image.Image:
+    """A heat map of the confusion matrix with counts, 10x10 cells of 44 px."""
+    cm = np.asarray(cm)
+    k, cell, margin = len(cm), 44, 28
+    image = Image.new("RGB", (margin + k * cell + 1, margin + k * cell + 1), "white")
+    draw = ImageDraw.Draw(image)
+    row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    for t in range(k):
+        draw.text((margin // 2 - 3, margin + t * cell + cell // 2 - 6), str(t), fill="black")
+        draw.text((margin + t * cell + cell // 2 - 3, margin // 2 - 6), str(t), fill="black")
+        for p in range(k):
+            share = row_share[t, p]
+            shade = (int(255 * (1 - share)), int(255 * (1 - 0.6 * share)), 255) if t == p else \
+                    (255, int(255 * (1 - min(1, 8 * share))), int(255 * (1 - min(1, 8 * share))))
+            box = (margin + p * cell, margin + t * cell, margin + (p + 1) * cell, margin + (t + 1) * cell)
+            draw.rectangle(box, fill=shade, outline=(200, 200, 200))
+            text = str(int(cm[t, p]))
+            draw.text((box[0] + cell // 2 - 3 * len(text), box[1] + cell // 2 - 6), text,
+                      fill="white" if t == p and share > 0.6 else "black")
+    return image
+
+
+def mistakes_png(images: np.ndarray, mistakes: list[dict], columns: int = 9, scale: int = 2) -> Image.Image:
+    """A montage of misclassified digits (uint8 (n, 28, 28)), each captioned 'true>predicted'."""
+    n = max(len(mistakes), 1)
+    rows = -(-n // columns)
+    tile_w, tile_h = 28 * scale + 24, 28 * scale + 20
+    montage = Image.new("L", (columns * tile_w, rows * tile_h), 255)
+    draw = ImageDraw.Draw(montage)
+    for i, m in enumerate(mistakes):
+        x, y = (i % columns) * tile_w + 12, (i // columns) * tile_h + 2
+        digit = Image.fromarray(255 - images[m["index"]]).resize((28 * scale, 28 * scale), Image.NEAREST)
+        montage.paste(digit, (x, y))
+        draw.text((x, y + 28 * scale + 2), f"{m['true']} as {m['predicted']} {m['confidence']:.0%}", fill=0)
+    return montage
+
+
+def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str) -> Path:
+    """Write every report file into `folder` (each atomically); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(folder / "report.json", report)
+    test = report["splits"]["test"]
+    atomic.write_text(folder / "per_class.csv", _csv_text(
+        ["digit", "precision", "recall", "f1", "support"],
+        [[c["digit"], f"{c['precision']:.6f}", f"{c['recall']:.6f}", f"{c['f1']:.6f}", c["support"]]
+         for c in test["per_class"]]))
+    atomic.write_text(folder / "confusion.csv", _csv_text(
+        ["true\\predicted", *range(len(test["confusion"]))], [[d, *row] for d, row in enumerate(test["confusion"])]))
+    atomic.write_text(folder / "mistakes.csv", _csv_text(
+        ["test_index", "true", "predicted", "confidence", "p_true"],
+        [[m["index"], m["true"], m["predicted"], f"{m['confidence']:.6f}", f"{m['p_true']:.6f}"]
+         for m in report.get("mistakes", [])]))
+    atomic.write_text(folder / "report.md", markdown(report, title))
+    for name, image in (("confusion.png", confusion_png(test["confusion"])),
+                        ("mistakes.png", mistakes_png(test_images, report.get("mistakes", [])))):
+        with atomic.atomic_path(folder / name) as tmp:
+            image.save(tmp, format="PNG")
+    return folder
+
+
+def read_report(folder: Path) -> dict:
+    return json.loads((Path(folder) / "report.json").read_text())
