@@ -1,0 +1,124 @@
+"""The training flow on real Prefect and real data: register, report, promote only when better,
+publish artifacts, and survive being killed mid-training."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnmodel import modelfile, original
+from nnmodel.registry import Registry
+from tasks.splits import read_split
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_harness, tmp_path_factory):
+    from flows.training import training_flow
+
+    root = tmp_path_factory.mktemp("artifacts")
+    first = training_flow(str(root), preset="quick", show_progress=False)
+    return root, first
+
+
+def test_first_model_is_registered_with_full_metadata(trained):
+    root, decision = trained
+    assert decision["promoted"] and decision["reason"] == "no current model"
+    registry = Registry(root)
+    assert registry.versions() == [decision["candidate"]]
+    folder = registry.resolve()
+    net, meta = modelfile.load_model(folder)
+    assert meta["recipe"]["preset"] == "quick" and meta["network"]["hidden_sizes"] == [32]
+    assert set(meta["metrics"]) == {"train", "validation", "test"}
+    assert meta["metrics"]["test"]["accuracy"] > 0.8
+    assert meta["data"]["raw_digest"] and set(meta["data"]["files"]) == {"train.parquet", "validation.parquet", "test.parquet"}
+    assert {"numpy", "scipy", "prefect", "python"} <= set(meta["libraries"])
+    assert meta["code_version"] and meta["training"]["iterations"] == 15 and meta["training"]["seconds"] > 0
+    X, y = read_split(Path(meta["data"]["dir"]) / "test.parquet")
+    assert net.score(X, y) == pytest.approx(meta["metrics"]["test"]["accuracy"])
+    legacy = original.predict(np.loadtxt(folder / "Theta1.txt"), np.loadtxt(folder / "Theta2.txt"), X)
+    assert np.mean(legacy == net.predict(X)) > 0.999
+    assert not any((root / "runs").iterdir())  # the work folder was cleaned up
+
+
+def test_report_files_are_written(trained):
+    _, decision = trained
+    report_dir = Path(decision["report"])
+    for name in ("report.json", "report.md", "per_class.csv", "confusion.csv", "mistakes.csv",
+                 "confusion.png", "mistakes.png"):
+        assert (report_dir / name).stat().st_size > 0, name
+    report = json.loads((report_dir / "report.json").read_text())
+    test = report["splits"]["test"]
+    assert np.sum(test["confusion"]) == 10000 and len(test["per_class"]) == 10
+    assert report["mistakes"] and all(m["true"] != m["predicted"] for m in report["mistakes"])
+    assert "Promotion:** promoted" in (report_dir / "report.md").read_text()
+    from PIL import Image
+
+    assert Image.open(report_dir / "confusion.png").size[0] > 400
+
+
+def test_report_is_published_as_prefect_artifacts(trained):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, decision = trained
+    key = "train-" + decision["run"]
+    with get_client(sync_client=True) as client:
+        tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"per-digit-{key}"])))
+        notes = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{key}"])))
+    assert tables and tables[0].type == "table" and "precision" in str(tables[0].data)
+    assert notes and notes[0].type == "markdown" and "per digit" in notes[0].data
+
+
+def test_worse_model_is_not_promoted_unless_forced(trained):
+    from flows.training import training_flow
+
+    root, first = trained
+    worse = training_flow(str(root), preset="quick", maxiter=2, show_progress=False)
+    assert not worse["promoted"] and worse["current"] == first["candidate"]
+    assert worse["candidate_val_accuracy"] < worse["current_val_accuracy"]
+    assert Registry(root).current()["version"] == first["candidate"]
+    text = (Path(worse["report"]) / "report.md").read_text()
+    assert "not promoted" in text and f"current {first['candidate']}" in text
+    forced = training_flow(str(root), preset="quick", maxiter=2, seed=1, force_promote=True, show_progress=False)
+    assert forced["promoted"] and Registry(root).current()["version"] == forced["candidate"]
+    Registry(root).promote(first["candidate"], force=True)  # leave the good model current
+
+
+def test_evaluation_flow_writes_a_report_for_the_current_model(trained):
+    from flows.training import evaluation_flow
+
+    root, first = trained
+    meta = modelfile.read_metadata(Registry(root).resolve())
+    folder = evaluation_flow(str(root), str(Registry(root).resolve()), meta["data"]["dir"], report_name="eval-test")
+    report = json.loads((Path(folder) / "report.json").read_text())
+    assert report["splits"]["test"]["accuracy"] == pytest.approx(meta["metrics"]["test"]["accuracy"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_training_leaves_no_partial_model(tmp_path, sig):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    root = tmp_path / "art"
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--artifacts", str(root), "train", "--preset", "quick",
+                             "--maxiter", "5000"], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:
+        if "iteration" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(sig)
+    proc.wait(60)
+    assert proc.returncode != 0
+    assert Registry(root).versions() == [] and Registry(root).current() is None
+    models = root / "models"
+    assert not models.exists() or [p.name for p in models.iterdir() if p.name != ".lock"] == []
+    if sig == signal.SIGINT:
+        assert "interrupted" in proc.stderr.read()
