@@ -132,6 +132,65 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------- predict
+
+
+def task_runner_for(workers: int, dask_address: str | None):
+    """Local processes (one per worker) or an existing Dask cluster."""
+    if dask_address:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise SetupError("--dask needs prefect-dask: pip install 'digits[dask]'") from None
+        return DaskTaskRunner(address=dask_address)
+    if workers <= 1:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    return ProcessPoolTaskRunner(max_workers=workers)
+
+
+def cmd_predict(args) -> int:
+    import os
+
+    from nnmodel.registry import Registry
+
+    for folder in args.folders:
+        if not Path(folder).is_dir():
+            raise SetupError(f"{folder}: no such folder")
+    model_dir = Registry(args.artifacts_root).resolve(args.model)
+    from nnmodel.modelfile import load_model
+
+    load_model(model_dir)  # a broken model is a one-line error before any work starts
+    out = Path(args.out) if args.out else args.artifacts_root / "predictions" / f"predictions-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    predict_flow = import_flows("predict").predict_flow
+    workers = args.workers or os.cpu_count() or 1
+    runner = task_runner_for(workers, args.dask)
+    say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
+    with runtime.quiet_flow_settings():
+        summary = predict_flow.with_options(task_runner=runner)(
+            [str(f) for f in args.folders], str(out.resolve()), str(model_dir), recursive=args.recursive,
+            chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
+            show_progress=True)
+    status = summary["status"]
+    say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in status.items())
+        + (f" ({summary['skipped']:,} kept from the earlier run)" if summary.get("skipped") else ""))
+    say("per digit: " + ", ".join(f"{d}: {n:,}" for d, n in summary["digits"].items()))
+    say(f"{summary['images_per_second']:,} images/s; wrote {out}")
+    print(out)
+    readable = status["ok"] + status["low_confidence"] + status["blank"]
+    if readable == 0:
+        say("error: no file could be read")
+        return 1
+    if args.strict and status["error"]:
+        say(f"error: {status['error']:,} files could not be read (--strict)")
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- models
 
 
@@ -245,8 +304,29 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--force", action="store_true", help="promote even if its validation accuracy is lower")
     models.set_defaults(handler=cmd_models)
 
+    predict = commands.add_parser(
+        "predict", help="classify every image in folders and write a CSV",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Classify every image under the folders (any size, colour, polarity; preprocessed to "
+                    "MNIST form) and write one CSV row per file: folder, path, predicted digit, confidence, "
+                    "p0..p9, status (ok, low_confidence, blank, error) and an error message.",
+        epilog="examples:\n  digits predict scans/ --out scans.csv\n"
+               "  digits predict photos/ more/ --recursive --min-confidence 0.9 --out digits.csv\n"
+               "  digits predict big/ --out big.csv --resume     # after an interruption")
+    predict.add_argument("folders", nargs="+", metavar="DIR", help="folders of images")
+    predict.add_argument("--out", metavar="CSV", help="output CSV (default artifacts/predictions/predictions-<time>.csv)")
+    predict.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    predict.add_argument("--recursive", action="store_true", help="include sub-folders")
+    predict.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: one per core)")
+    predict.add_argument("--chunk-size", type=int, default=500, metavar="N", help="files per task (default 500)")
+    predict.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                         help="below this confidence the status is low_confidence (default 0)")
+    predict.add_argument("--resume", action="store_true", help="keep rows already written to --out and do the rest")
+    predict.add_argument("--strict", action="store_true", help="exit non-zero if any file could not be read")
+    predict.add_argument("--dask", metavar="ADDRESS", help="run the chunks on a Dask cluster, e.g. tcp://host:8786")
+    predict.set_defaults(handler=cmd_predict)
+
     for name, help_text, issue in (
-        ("predict", "classify every image in folders and write a CSV", 4),
         ("gui", "open the drawing window", 5),
         ("schedule", "serve the training flow on a schedule", 6),
         ("runs", "list recent training runs", 6),

@@ -1,0 +1,215 @@
+"""Any image -> the 28x28 MNIST form the network was trained on (shared by batch prediction and GUI).
+
+MNIST form: grey, digit light on a dark background, values in [0, 1]; the digit's bounding box scaled
+(keeping its aspect ratio, anti-aliased) to fit a 20x20 box, then placed in 28x28 so that its centre
+of mass sits at the centre. Steps, in order: EXIF orientation; huge images reduced first; alpha
+flattened onto a background that contrasts with the ink; palette/CMYK/16-bit/RGB to grey; inverted
+when the digit is dark on light (decided from the border); contrast stretched; blank images flagged.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nnmodel.errors import DataError
+
+MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused as a decompression bomb
+WORKING_SIZE = 512                # larger images are reduced to about this before any other work
+INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is above this
+MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
+MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
+
+
+@dataclass
+class Preprocessed:
+    """pixels: float32 (28, 28) in [0, 1], digit light on dark (zeros when blank)."""
+
+    pixels: np.ndarray
+    blank: bool
+
+
+def open_image(source: str | os.PathLike | bytes) -> Image.Image:
+    """Open an image file (or bytes) lazily, refusing decompression bombs; DataError names the file."""
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{name}: refused, image too large (decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not an image Pillow can read") from None
+    except OSError as exc:
+        raise DataError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DataError(f"{name}: refused, {width}x{height} pixels is over the {MAX_PIXELS:,} limit")
+    return image
+
+
+def load_image(source: str | os.PathLike | bytes) -> Image.Image:
+    """Open, reduce (for huge images) and decode an image; DataError for truncated or bad files."""
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    image = open_image(source)
+    try:
+        if image.format == "JPEG":
+            image.draft(image.mode if image.mode in ("L", "RGB") else None, (WORKING_SIZE, WORKING_SIZE))
+        image.load()
+        if has_orientation_tag(image):
+            image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{name}: truncated or corrupt image ({exc})") from None
+    if max(image.size) > 2 * WORKING_SIZE:
+        factor = max(image.size) // WORKING_SIZE
+        image = image.reduce(factor) if image.mode not in ("P", "1") else image.convert("RGBA").reduce(factor)
+    return image
+
+
+def has_orientation_tag(image: Image.Image) -> bool:
+    """True when EXIF (JPEG, PNG eXIf, WebP) or TIFF tags may rotate the image (cheap check first)."""
+    if "exif" not in image.info and 274 not in getattr(image, "tag_v2", {}):
+        return False
+    return image.getexif().get(0x0112, 1) != 1
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Grey levels (h, w) of any mode: uint8 0-255 for plain grey images (converted later, in bulk),
+    else float32 in [0, 1]; alpha is flattened onto a background that contrasts with the ink."""
+    if image.mode == "L":
+        return np.asarray(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+        return np.clip(values / top, 0, 1)
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255
+        image = image.convert("RGB" if image.mode in ("RGBA", "RGBa") else "L")
+    if image.mode != "L":
+        image = image.convert("RGB").convert("L")  # CMYK, YCbCr, 1, RGB ...
+    grey = np.asarray(image, dtype=np.float32) / 255
+    if alpha is not None and alpha.min() < 1:
+        opaque = alpha > 0.5
+        ink_is_dark = opaque.any() and float(np.median(grey[opaque])) < 0.5
+        background = 1.0 if ink_is_dark else 0.0
+        grey = grey * alpha + background * (1 - alpha)
+    return grey
+
+
+def preprocess_greys(greys: list[np.ndarray]) -> list[Preprocessed]:
+    """Grey images (h, w), uint8 0-255 or float in [0, 1], of any polarity -> MNIST form, in order.
+
+    Images of the same shape are processed together as one (n, h, w) array, so a folder of
+    same-sized scans costs a few NumPy calls per batch rather than per image.
+    """
+    results: list[Preprocessed | None] = [None] * len(greys)
+    groups: dict[tuple, list[int]] = {}
+    for i, grey in enumerate(greys):
+        groups.setdefault((grey.shape, grey.dtype == np.uint8), []).append(i)
+    for (_, is_uint8), indices in groups.items():
+        stack = np.stack([greys[i] for i in indices])
+        stack = stack * np.float32(1 / 255) if is_uint8 else stack.astype(np.float32, copy=False)
+        for i, result in zip(indices, _preprocess_stack(stack)):
+            results[i] = result
+    return results
+
+
+def _preprocess_stack(g: np.ndarray) -> list[Preprocessed]:
+    """Same-shape grey images (n, h, w) -> MNIST form (see the module docstring for the steps)."""
+    n, h, w = g.shape
+    border = np.concatenate([g[:, 0], g[:, -1], g[:, :, 0], g[:, :, -1]], axis=1)
+    background = np.median(border, axis=1)
+    invert = background > 0.5  # a light background: the digit is dark on light
+    g = np.where(invert[:, None, None], 1 - g, g)
+    background = np.where(invert, 1 - background, background)
+    flat = g.reshape(n, -1)
+    top = np.percentile(flat, 99.9, axis=1) if h * w > 1000 else flat.max(axis=1)
+    contrast = top - background
+    blank = contrast < MIN_CONTRAST
+    stretched = np.clip((g - background[:, None, None]) / np.maximum(contrast, 1e-6)[:, None, None], 0, 1)
+    ink = stretched > INK_THRESHOLD
+    blank |= ink.sum(axis=(1, 2)) < MIN_INK_PIXELS
+    stretched[stretched <= INK_THRESHOLD / 2] = 0  # faint background noise around the digit
+    rows, cols = ink.any(axis=2), ink.any(axis=1)
+    r0, r1 = rows.argmax(axis=1), h - rows[:, ::-1].argmax(axis=1)
+    c0, c1 = cols.argmax(axis=1), w - cols[:, ::-1].argmax(axis=1)
+    boxes = np.zeros((n, 20, 20), np.float32)
+    sizes = np.ones((n, 2), np.intp)
+    for i in np.flatnonzero(~blank):
+        box = fit_in_20x20(stretched[i, r0[i]: r1[i], c0[i]: c1[i]])
+        sizes[i] = box.shape
+        boxes[i, : box.shape[0], : box.shape[1]] = box
+    tops, lefts = mass_centred_offsets(boxes, sizes)
+    out = np.zeros((n, 28, 28), np.float32)
+    for i in np.flatnonzero(~blank):
+        out[i, tops[i]: tops[i] + sizes[i, 0], lefts[i]: lefts[i] + sizes[i, 1]] = boxes[i, : sizes[i, 0], : sizes[i, 1]]
+    return [Preprocessed(out[i], bool(blank[i])) for i in range(n)]
+
+
+def fit_in_20x20(crop: np.ndarray) -> np.ndarray:
+    """Scale a cropped digit (h, w) so its longer side is 20 pixels, keeping the aspect ratio."""
+    height, width = crop.shape
+    scale = 20.0 / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return crop
+    resized = Image.fromarray(crop, mode="F").resize(size, Image.LANCZOS, reducing_gap=3.0)
+    return np.clip(np.asarray(resized), 0, 1)
+
+
+def mass_centred_offsets(boxes: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left offsets that put each box's centre of mass at pixel (14, 14) of a 28x28 canvas, as
+    MNIST does, clipped so the box (sizes (n, 2) = height, width) stays inside. boxes: (n, 20, 20)."""
+    total = np.maximum(boxes.sum(axis=(1, 2)), 1e-12)
+    cy = boxes.sum(axis=2) @ np.arange(20) / total
+    cx = boxes.sum(axis=1) @ np.arange(20) / total
+    tops = np.clip(np.round(14 - cy), 0, 28 - sizes[:, 0]).astype(np.intp)
+    lefts = np.clip(np.round(14 - cx), 0, 28 - sizes[:, 1]).astype(np.intp)
+    return tops, lefts
+
+
+def as_grey(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> np.ndarray:
+    """Grey (h, w), uint8 or float32 in [0, 1], from a file path, bytes, PIL image or array
+    (uint8 0-255, or float 0-1; a float array above 1 is taken as 0-255)."""
+    if isinstance(image, (str, os.PathLike, bytes)):
+        image = load_image(image)
+    if isinstance(image, Image.Image):
+        if max(image.size) > 2 * WORKING_SIZE:
+            image = image.reduce(max(image.size) // WORKING_SIZE)
+        return to_grey(image)
+    grey = np.asarray(image)
+    if grey.ndim == 3:  # an RGB(A) array: let Pillow do the colour and alpha handling
+        return to_grey(Image.fromarray(grey.astype(np.uint8)))
+    if grey.dtype == np.uint8:
+        return grey
+    grey = grey.astype(np.float32)
+    return grey / 255 if grey.max() > 1 else grey
+
+
+def preprocess_image(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> Preprocessed:
+    """The one entry point: a file path, bytes, PIL image or grey array -> MNIST form (28x28)."""
+    return preprocess_greys([as_grey(image)])[0]
+
+
+def preprocess_files(paths: list[str]) -> list[Preprocessed | DataError]:
+    """Many files at once (same result as preprocess_image on each); a bad file gives its DataError."""
+    greys, errors = [], {}
+    for i, path in enumerate(paths):
+        try:
+            greys.append(as_grey(path))
+        except DataError as exc:
+            errors[i] = exc
+            greys.append(np.zeros((1, 1), np.float32))
+        except Exception as exc:  # a decoder's own failure is this file's problem, not the batch's
+            errors[i] = DataError(f"{path}: cannot decode ({type(exc).__name__}: {exc})")
+            greys.append(np.zeros((1, 1), np.float32))
+    results = preprocess_greys(greys)
+    return [errors.get(i, result) for i, result in enumerate(results)]

@@ -1,0 +1,111 @@
+"""The shared preprocessing: MNIST form for every kind of file, blank detection, refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnmodel.errors import DataError
+from nnmodel.modelfile import load_model
+from nnmodel.preprocess import preprocess_files, preprocess_image
+from renders import VARIANTS, write_variant
+from tasks.batch import classify_files
+
+N = 2000
+
+
+def test_clean_mnist_digits_come_back_almost_unchanged(mnist_raw):
+    out = np.stack([preprocess_image(d).pixels for d in mnist_raw.test_images[:500]])
+    assert np.abs(out - mnist_raw.test_images[:500] / 255).mean() < 0.01
+
+
+def test_output_is_mnist_form():
+    image = np.zeros((300, 200), np.uint8)
+    image[50:250, 90:110] = 255  # a tall bar, far from centre
+    result = preprocess_image(image)
+    assert not result.blank and result.pixels.shape == (28, 28) and result.pixels.dtype == np.float32
+    ink = result.pixels > 0.25
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 <= 3  # aspect ratio kept
+    ys, xs = np.indices((28, 28))
+    total = result.pixels.sum()
+    assert abs((ys * result.pixels).sum() / total - 14) <= 0.5 and abs((xs * result.pixels).sum() / total - 14) <= 0.5
+
+
+@pytest.mark.parametrize("fill", [0, 255, 128])
+def test_blank_images_are_flagged(fill):
+    result = preprocess_image(np.full((64, 64), fill, np.uint8))
+    assert result.blank and not result.pixels.any()
+
+
+def test_faint_noise_is_blank():
+    rng = np.random.default_rng(0)
+    assert preprocess_image((rng.random((80, 80)) * 12 + 200).astype(np.uint8)).blank
+
+
+def test_exif_orientation_is_honoured(tmp_path, mnist_raw):
+    digit = Image.fromarray(255 - mnist_raw.test_images[0])  # a 7, dark on light
+    rotated = digit.rotate(90, expand=True)  # stored sideways ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... with "rotate 90 CW to display"
+    rotated.convert("RGB").save(tmp_path / "photo.jpg", exif=exif.tobytes(), quality=95)
+    upright = preprocess_image(tmp_path / "photo.jpg").pixels
+    assert np.abs(upright - preprocess_image(digit).pixels).mean() < 0.03
+
+
+@pytest.mark.parametrize("mode", ["P", "CMYK", "I;16", "RGB", "LA", "1"])
+def test_every_mode_gives_the_same_digit(tmp_path, mnist_raw, mode):
+    digit = Image.fromarray(255 - mnist_raw.test_images[1])
+    reference = preprocess_image(digit).pixels
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(digit).astype(np.uint16) * 257)
+    elif mode == "LA":
+        converted = digit.convert("LA")
+    else:
+        converted = digit.convert(mode)
+    ext = "tiff" if mode == "CMYK" else "png"
+    converted.save(tmp_path / f"d.{ext}")
+    tolerance = 0.08 if mode == "1" else 0.02
+    assert np.abs(preprocess_image(tmp_path / f"d.{ext}").pixels - reference).mean() < tolerance
+
+
+def test_huge_image_is_reduced_first(tmp_path):
+    big = np.zeros((8000, 8000), np.uint8)
+    big[1000:7000, 3500:4500] = 255
+    Image.fromarray(big).save(tmp_path / "huge.png")
+    del big
+    result = preprocess_image(tmp_path / "huge.png")
+    assert not result.blank and result.pixels.max() > 0.9
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # tiny on disk, 144 M pixels
+    with pytest.raises(DataError, match=r"bomb.png: refused"):
+        preprocess_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("content,fault", [(b"", "not an image"), (b"hello, I am text", "not an image"),
+                                           ("truncated", "truncated or corrupt")])
+def test_unreadable_files_name_file_and_fault(tmp_path, content, fault, mnist_raw):
+    path = tmp_path / "bad.png"
+    if content == "truncated":
+        Image.fromarray(mnist_raw.test_images[0]).resize((200, 200)).save(path)
+        content = path.read_bytes()[:300]
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"bad.png: {fault}"):
+        preprocess_image(path)
+    assert isinstance(preprocess_files([str(path)])[0], DataError)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_rerendered_test_digits_keep_accuracy(variant, trained_model, mnist_raw, tmp_path):
+    """Re-rendered MNIST test digits are classified within 1 point of the clean images' accuracy."""
+    net, _ = load_model(trained_model)
+    digits, labels = mnist_raw.test_images[:N], mnist_raw.test_labels[:N]
+    clean = net.score(digits.reshape(N, 784) / np.float32(255), labels)
+    names = write_variant(tmp_path, variant, digits)
+    rows = classify_files(str(trained_model), [(str(tmp_path), name) for name in names])
+    assert all(row["status"] == "ok" for row in rows)
+    accuracy = np.mean([int(row["predicted"]) == y for row, y in zip(rows, labels)])
+    print(f"{variant}: {accuracy:.4f} vs clean {clean:.4f}")
+    assert accuracy >= clean - 0.01, f"{variant}: {accuracy:.4f} vs clean {clean:.4f}"
