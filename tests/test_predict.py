@@ -1,0 +1,162 @@
+"""Batch prediction through the real flow and CLI: rows for every file, bad input, resume, strictness."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tasks import batch
+
+pytestmark = pytest.mark.slow
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_digits(folder: Path, digits: np.ndarray, names=None) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names or [f"digit-{i:05d}.png" for i in range(len(digits))]
+    for name, d in zip(names, digits):
+        Image.fromarray(d).save(folder / name)
+    return names
+
+
+def cli(args, env_extra=None, **kwargs):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300, **kwargs)
+
+
+@pytest.fixture
+def messy_folder(tmp_path, mnist_raw) -> Path:
+    folder = tmp_path / "in"
+    write_digits(folder, mnist_raw.test_images[:20])
+    write_digits(folder / "sub dir", mnist_raw.test_images[20:23], ["a b.png", "ünïcødé 7.png", "c.png"])
+    (folder / "zero.png").write_bytes(b"")
+    (folder / "text.png").write_text("this is not a picture\n")
+    (folder / "notes.txt").write_text("hello\n")
+    Image.fromarray(mnist_raw.test_images[0]).resize((300, 300)).save(folder / "cut.png")
+    (folder / "cut.png").write_bytes((folder / "cut.png").read_bytes()[:400])
+    Image.fromarray(mnist_raw.test_images[1]).resize((300, 300)).convert("RGB").save(folder / "cut.jpg")
+    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:600])
+    Image.new("L", (50, 50), 255).save(folder / "white.png")
+    (folder / ".hidden.png").write_bytes(b"")
+    return folder
+
+
+def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registered_artifacts, messy_folder, mnist_raw):
+    from flows.predict import predict_flow
+    from nnmodel.registry import Registry
+
+    out = messy_folder.parent / "out.csv"
+    summary = predict_flow([str(messy_folder)], str(out), str(Registry(registered_artifacts).resolve()),
+                           recursive=True, chunk_size=7)
+    rows = read_csv(out)
+    paths = [r["path"] for r in rows]
+    expected = sorted([f"digit-{i:05d}.png" for i in range(20)] + ["sub dir/a b.png", "sub dir/ünïcødé 7.png",
+                      "sub dir/c.png", "zero.png", "text.png", "notes.txt", "cut.png", "cut.jpg", "white.png"])
+    assert paths == expected
+    by_path = {r["path"]: r for r in rows}
+    predicted = [int(by_path[f"digit-{i:05d}.png"]["predicted"]) for i in range(20)]
+    assert np.mean(np.array(predicted) == mnist_raw.test_labels[:20]) >= 0.9
+    assert int(by_path["sub dir/ünïcødé 7.png"]["predicted"]) == mnist_raw.test_labels[21]
+    for name in ("zero.png", "text.png", "notes.txt", "cut.png", "cut.jpg"):
+        assert by_path[name]["status"] == "error" and name in by_path[name]["error"], name
+        assert "\n" not in by_path[name]["error"]
+    assert "truncated" in by_path["cut.png"]["error"] and "not an image" in by_path["text.png"]["error"]
+    assert by_path["white.png"]["status"] == "blank" and by_path["white.png"]["predicted"] == ""
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert all(abs(sum(float(r[f"p{d}"]) for d in range(10)) - 1) < 1e-4 for r in ok)
+    assert summary["status"] == {"ok": 23, "low_confidence": 0, "blank": 1, "error": 5}
+    assert summary["rows"] == 29 and sum(summary["digits"].values()) == 23
+    assert not batch.parts_dir(out).exists()
+    assert (out.parent / "out.csv.summary.json").is_file()
+
+
+def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifacts, messy_folder):
+    from flows.predict import predict_flow
+    from nnmodel.registry import Registry
+
+    out = messy_folder.parent / "out.csv"
+    predict_flow([str(messy_folder)], str(out), str(Registry(registered_artifacts).resolve()), min_confidence=1.01)
+    statuses = {r["status"] for r in read_csv(out) if r["predicted"]}
+    assert statuses == {"low_confidence"}
+
+
+def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
+    """A folder the walker cannot open (here: its path is longer than the OS allows) becomes an error
+    row, and the readable files are still listed."""
+    write_digits(tmp_path / "open", mnist_raw.test_images[:2])
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(18):  # 18 levels of 250 characters: well past PATH_MAX (4096)
+        os.mkdir("d" * 250, dir_fd=fd)
+        fd, old = os.open("d" * 250, os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    files, errors = batch.list_files([str(tmp_path)], recursive=True)
+    assert [f[1] for f in files] == ["open/digit-00000.png", "open/digit-00001.png"]
+    assert len(errors) == 1 and errors[0]["status"] == "error" and "cannot read folder" in errors[0]["error"]
+    assert errors[0]["path"].startswith("d" * 250)
+
+
+def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):
+    missing = cli(["--artifacts", str(registered_artifacts), "predict", str(tmp_path / "nope"), "--out", str(tmp_path / "o.csv")])
+    assert missing.returncode == 1 and missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such folder")
+    no_model = cli(["--artifacts", str(tmp_path / "empty"), "predict", str(messy_folder), "--out", str(tmp_path / "o.csv")])
+    assert no_model.returncode == 1 and "no trained model" in no_model.stderr and "digits train" in no_model.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_exit_codes_strict_and_nothing_readable(tmp_path, registered_artifacts, messy_folder):
+    out = tmp_path / "o.csv"
+    relaxed = cli(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out)])
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert "ERROR" not in relaxed.stderr and "Traceback" not in relaxed.stderr
+    assert "error" in relaxed.stderr and "images/s" in relaxed.stderr
+    strict = cli(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out), "--strict"])
+    assert strict.returncode == 1 and "could not be read (--strict)" in strict.stderr
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.png").write_bytes(b"nope")
+    nothing = cli(["--artifacts", str(registered_artifacts), "predict", str(junk), "--out", str(tmp_path / "j.csv")])
+    assert nothing.returncode == 1 and "no file could be read" in nothing.stderr
+    assert read_csv(tmp_path / "j.csv")[0]["status"] == "error"
+
+
+def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registered_artifacts, mnist_raw):
+    folder = tmp_path / "many"
+    write_digits(folder, mnist_raw.test_images[:3000])
+    out = tmp_path / "resumed.csv"
+    args = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out), "--chunk-size", "50",
+            "--workers", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    parts = batch.parts_dir(out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(parts.glob("part-*.csv"))) < 5:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    done_before = len(batch.done_keys(out))
+    assert 0 < done_before < 3000 and not out.exists()
+    resumed = cli(args + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "kept from the earlier run" in resumed.stderr
+    rows = read_csv(out)
+    assert [r["path"] for r in rows] == [f"digit-{i:05d}.png" for i in range(3000)]
+    fresh = cli(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:])
+    assert fresh.returncode == 0, fresh.stderr
+    assert rows == read_csv(tmp_path / "fresh.csv")
