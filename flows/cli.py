@@ -136,20 +136,18 @@ def cmd_evaluate(args) -> int:
 
 
 def task_runner_for(workers: int, dask_address: str | None):
-    """Local processes (one per worker) or an existing Dask cluster."""
+    """Threads that hand each chunk to a local process pool, or an existing Dask cluster.
+
+    (Prefect's ProcessPoolTaskRunner took ~10 s to start its workers here: BENCHMARKS.md.)"""
     if dask_address:
         try:
             from prefect_dask import DaskTaskRunner
         except ImportError:
             raise SetupError("--dask needs prefect-dask: pip install 'digits[dask]'") from None
         return DaskTaskRunner(address=dask_address)
-    if workers <= 1:
-        from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner
 
-        return ThreadPoolTaskRunner(max_workers=1)
-    from prefect.task_runners import ProcessPoolTaskRunner
-
-    return ProcessPoolTaskRunner(max_workers=workers)
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def cmd_predict(args) -> int:
@@ -174,7 +172,7 @@ def cmd_predict(args) -> int:
         summary = predict_flow.with_options(task_runner=runner)(
             [str(f) for f in args.folders], str(out.resolve()), str(model_dir), recursive=args.recursive,
             chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-            show_progress=True)
+            processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
     status = summary["status"]
     say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in status.items())
         + (f" ({summary['skipped']:,} kept from the earlier run)" if summary.get("skipped") else ""))
@@ -318,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
     predict.add_argument("--recursive", action="store_true", help="include sub-folders")
     predict.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: one per core)")
-    predict.add_argument("--chunk-size", type=int, default=500, metavar="N", help="files per task (default 500)")
+    predict.add_argument("--chunk-size", type=int, metavar="N",
+                         help="files per task (default: about two chunks per worker, 256 to 5,000 files)")
     predict.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                          help="below this confidence the status is low_confidence (default 0)")
     predict.add_argument("--resume", action="store_true", help="keep rows already written to --out and do the rest")

@@ -18,8 +18,8 @@ PRESETS = {
                 "memory": 50, "jitter_copies": 1, "init_scale": 0.05},
     "original": {"hidden_sizes": [100], "hidden": "sigmoid", "output": "sigmoid", "lam": 0.1, "maxiter": 70,
                  "memory": 10, "jitter_copies": 0, "init_scale": 0.12},
-    "best": {"hidden_sizes": [300], "hidden": "sigmoid", "output": "softmax", "lam": 1.0, "maxiter": 500,
-             "memory": 50, "jitter_copies": 2, "init_scale": 0.05},
+    "best": {"hidden_sizes": [300], "hidden": "sigmoid", "output": "softmax", "lam": 1.0, "maxiter": 400,
+             "memory": 50, "jitter_copies": 1, "init_scale": 0.05},
     "quick": {"hidden_sizes": [32], "hidden": "sigmoid", "output": "softmax", "lam": 0.1, "maxiter": 15,
               "memory": 10, "jitter_copies": 0, "init_scale": 0.05},
 }

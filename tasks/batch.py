@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from nnmodel import atomic
-from nnmodel.errors import DigitsError
 from nnmodel.modelfile import load_model
-from nnmodel.preprocess import preprocess_image
+from nnmodel.preprocess import Preprocessed, preprocess_files
 
 COLUMNS = ["folder", "path", "predicted", "confidence", *[f"p{d}" for d in range(10)], "status", "error"]
 STATUSES = ("ok", "low_confidence", "blank", "error")
@@ -55,9 +54,9 @@ def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[
     return entries, errors
 
 
-def error_row(folder: str, path: str, message: str) -> dict:
-    return {"folder": folder, "path": path, "predicted": "", "confidence": "",
-            **{f"p{d}": "" for d in range(10)}, "status": "error", "error": message}
+def error_row(folder: str, path: str, message: str) -> list:
+    """A CSV row (COLUMNS order) for a file or folder that could not be read."""
+    return [folder, path, "", "", *[""] * 10, "error", message]
 
 
 @functools.lru_cache(maxsize=4)
@@ -65,50 +64,93 @@ def cached_model(model_dir: str, stamp: float):
     return load_model(model_dir)[0]
 
 
-def classify_files(model_dir: str, files: list[tuple[str, str]], min_confidence: float = 0.0) -> list[dict]:
-    """Rows for (folder, relative path) files: preprocessing each, predicting the readable ones at once."""
+def classify_files(model_dir: str, files: list[tuple[str, str]], min_confidence: float = 0.0) -> list[list]:
+    """CSV rows (lists in COLUMNS order) for (folder, relative path) files; every file gets a row."""
     net = cached_model(model_dir, os.stat(Path(model_dir) / "model.npz").st_mtime)
-    rows, batch, batch_rows = [], [], []
-    for folder, rel in files:
-        path = os.path.join(folder, rel)
-        try:
-            result = preprocess_image(path)
-        except DigitsError as exc:
-            rows.append(error_row(folder, rel, str(exc).replace(path, rel, 1)))
-            continue
-        except Exception as exc:  # any decoder failure is this file's problem, not the batch's
-            rows.append(error_row(folder, rel, f"{rel}: {type(exc).__name__}: {exc}"))
-            continue
-        if result.blank:
-            rows.append({**error_row(folder, rel, ""), "status": "blank"})
-            continue
-        row = {"folder": folder, "path": rel}
-        rows.append(row)
-        batch.append(result.pixels.reshape(784))
-        batch_rows.append(row)
-    if batch:
-        proba = net.predict_proba(np.stack(batch))
-        for row, p in zip(batch_rows, proba):
-            digit = int(p.argmax())
-            row.update({"predicted": digit, "confidence": f"{p[digit]:.6f}",
-                        **{f"p{d}": f"{p[d]:.6f}" for d in range(10)},
-                        "status": "ok" if p[digit] >= min_confidence else "low_confidence", "error": ""})
+    results = preprocess_files([os.path.join(folder, rel) for folder, rel in files])
+    readable = [i for i, r in enumerate(results) if isinstance(r, Preprocessed) and not r.blank]
+    proba = net.predict_proba(np.stack([results[i].pixels.reshape(784) for i in readable])) if readable else None
+    # format all probabilities at once: one "%.6f" string per value
+    texts = np.char.mod("%.6f", proba).tolist() if readable else []
+    rows = []
+    for (folder, rel), result in zip(files, results):
+        if isinstance(result, Exception):
+            rows.append(error_row(folder, rel, str(result).replace(os.path.join(folder, rel), rel, 1)))
+        elif result.blank:
+            rows.append([folder, rel, "", "", *[""] * 10, "blank", ""])
+        else:
+            rows.append(None)
+    for i, p, text in zip(readable, proba if readable else [], texts):
+        digit = int(p.argmax())
+        status = "ok" if p[digit] >= min_confidence else "low_confidence"
+        rows[i] = [files[i][0], files[i][1], digit, text[digit], *text, status, ""]
     return rows
 
 
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    """Write rows (with header) to `path` atomically."""
+def classify_to_part(model_dir: str, todo: str, part: str, min_confidence: float = 0.0) -> dict:
+    """Classify the (folder, path) pairs listed in the JSON file `todo`, write their rows to the part
+    file `part` atomically, then remove `todo`; returns the part's counts."""
+    files = [tuple(f) for f in json.loads(Path(todo).read_text())]
+    rows = classify_files(model_dir, files, min_confidence)
+    write_rows(Path(part), rows)
+    Path(todo).unlink(missing_ok=True)
+    return count_rows(rows)
+
+
+def count_rows(rows) -> dict:
+    """{"rows", "status": {status: n}, "digits": {digit: n}} of CSV rows (lists in COLUMNS order)."""
+    status, digits = Counter(), Counter()
+    for row in rows:
+        status[row[14]] += 1
+        if row[14] in ("ok", "low_confidence"):
+            digits[str(row[2])] += 1
+    return {"rows": sum(status.values()), "status": {s: status.get(s, 0) for s in STATUSES},
+            "digits": {str(d): digits.get(str(d), 0) for d in range(10)}}
+
+
+def add_counts(counts: list[dict]) -> dict:
+    total = {"rows": 0, "status": Counter(), "digits": Counter()}
+    for c in counts:
+        total["rows"] += c["rows"]
+        total["status"].update(c["status"])
+        total["digits"].update(c["digits"])
+    return {"rows": total["rows"], "status": {s: total["status"].get(s, 0) for s in STATUSES},
+            "digits": {str(d): total["digits"].get(str(d), 0) for d in range(10)}}
+
+
+_POOLS: dict[int, object] = {}
+
+
+def process_pool(workers: int):
+    """A pool of `workers` processes forked from a clean server that has this module loaded, made once
+    per process and reused by every chunk (starting it costs ~0.1 s, not Prefect's seconds)."""
+    if workers not in _POOLS:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["tasks.batch"])
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=context)
+    return _POOLS[workers]
+
+
+def write_rows(path: Path, rows: list[list]) -> Path:
+    """Write rows (lists in COLUMNS order, with a header) to `path` atomically."""
     with atomic.atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-            writer.writeheader()
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(COLUMNS)
             writer.writerows(rows)
     return path
 
 
-def read_rows(path: Path):
+def read_keys(path: Path):
+    """(folder, path) of every row of a CSV written here."""
     with open(path, newline="", encoding="utf-8") as fh:
-        yield from csv.DictReader(fh)
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            yield row[0], row[1]
 
 
 def parts_dir(out: Path) -> Path:
@@ -120,7 +162,7 @@ def done_keys(out: Path) -> set[tuple[str, str]]:
     sources = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
     if out.is_file():
         sources.append(out)
-    return {(row["folder"], row["path"]) for src in sources for row in read_rows(src)}
+    return {key for src in sources for key in read_keys(src)}
 
 
 def next_part_number(out: Path) -> int:
@@ -128,37 +170,53 @@ def next_part_number(out: Path) -> int:
     return int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
 
 
-def merge_parts(out: Path, folders: list[str], include_existing: bool) -> dict:
-    """Merge sorted part files (and the old CSV when resuming) into `out` atomically; returns counts.
+def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] | None = None) -> dict:
+    """Merge the part files into `out` atomically and remove them; returns the row counts.
 
-    Rows are ordered by (folder as given, path); streaming k-way merge keeps memory flat.
+    A fresh run's parts are sorted and disjoint by construction, so they are concatenated as bytes.
+    A resumed run (whose parts, and old CSV, can interleave) is merged row by row: a streaming k-way
+    merge ordered by (folder as given, path), each row kept once.
     """
+    parts = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
+    if not resume:
+        with atomic.atomic_path(out) as tmp:
+            with open(tmp, "wb") as sink:
+                sink.write((",".join(COLUMNS) + "\n").encode())
+                for part in parts:
+                    with open(part, "rb") as src:
+                        src.readline()  # header
+                        shutil.copyfileobj(src, sink)
+        shutil.rmtree(parts_dir(out), ignore_errors=True)
+        return add_counts(counts or [])
     order = {folder: i for i, folder in enumerate(folders)}
-    sources = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
-    if include_existing and out.is_file():
-        sources.append(out)
+    sources = parts + ([out] if out.is_file() else [])
 
     def keyed(src):
-        for row in read_rows(src):
-            yield (order.get(row["folder"], len(order)), row["folder"], row["path"]), row
+        with open(src, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for row in reader:
+                yield (order.get(row[0], len(order)), row[0], row[1]), row
 
-    status, digits, seen, total = Counter(), Counter(), set(), 0
+    seen, kept = set(), []
     with atomic.atomic_path(out) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-            writer.writeheader()
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(COLUMNS)
             for key, row in heapq.merge(*(keyed(s) for s in sources), key=lambda kr: kr[0]):
                 if key in seen:  # a row can only come once, even if a part was written twice
                     continue
                 seen.add(key)
                 writer.writerow(row)
-                total += 1
-                status[row["status"]] += 1
-                if row["status"] in ("ok", "low_confidence"):
-                    digits[row["predicted"]] += 1
+                kept.append((row[2], row[14]))
     shutil.rmtree(parts_dir(out), ignore_errors=True)
-    return {"rows": total, "status": {s: status.get(s, 0) for s in STATUSES},
-            "digits": {str(d): digits.get(str(d), 0) for d in range(10)}}
+    return count_rows([[None, None, digit, *[None] * 11, status] for digit, status in kept])
+
+
+def auto_chunk_size(n_files: int, workers: int) -> int:
+    """About two chunks per worker: Prefect costs ~40 ms per task run here, so fewer, larger chunks
+    are faster, while 5,000 files (~16 MB of pixels) bounds memory and the work lost to a kill."""
+    return int(min(5000, max(256, -(-n_files // (2 * max(workers, 1))))))
 
 
 def chunked(items: list, size: int) -> list[list]:

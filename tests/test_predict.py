@@ -107,8 +107,9 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
     os.close(fd)
     files, errors = batch.list_files([str(tmp_path)], recursive=True)
     assert [f[1] for f in files] == ["open/digit-00000.png", "open/digit-00001.png"]
-    assert len(errors) == 1 and errors[0]["status"] == "error" and "cannot read folder" in errors[0]["error"]
-    assert errors[0]["path"].startswith("d" * 250)
+    row = dict(zip(batch.COLUMNS, errors[0]))
+    assert len(errors) == 1 and row["status"] == "error" and "cannot read folder" in row["error"]
+    assert row["path"].startswith("d" * 250)
 
 
 def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):

@@ -9,7 +9,7 @@ from nnmodel.errors import DataError
 from nnmodel.modelfile import load_model
 from nnmodel.preprocess import preprocess_files, preprocess_image
 from renders import VARIANTS, write_variant
-from tasks.batch import classify_files
+from tasks.batch import COLUMNS, classify_files
 
 N = 2000
 
@@ -104,7 +104,7 @@ def test_rerendered_test_digits_keep_accuracy(variant, trained_model, mnist_raw,
     digits, labels = mnist_raw.test_images[:N], mnist_raw.test_labels[:N]
     clean = net.score(digits.reshape(N, 784) / np.float32(255), labels)
     names = write_variant(tmp_path, variant, digits)
-    rows = classify_files(str(trained_model), [(str(tmp_path), name) for name in names])
+    rows = [dict(zip(COLUMNS, row)) for row in classify_files(str(trained_model), [(str(tmp_path), n) for n in names])]
     assert all(row["status"] == "ok" for row in rows)
     accuracy = np.mean([int(row["predicted"]) == y for row, y in zip(rows, labels)])
     print(f"{variant}: {accuracy:.4f} vs clean {clean:.4f}")

@@ -1,0 +1,146 @@
+"""Batch prediction throughput on 10,000 MNIST test digits stored as PNG files.
+
+Measured in one run, interleaved over --rounds, on the same cores:
+  bare decode   Image.open + load of every file, one process per worker (the yardstick)
+  plain loop    one process: open, preprocess_image, predict one file at a time, write a CSV row
+  flow          our predict flow (Prefect, a task per chunk, CSV written), timed around the flow call
+                after the temporary Prefect server is up; and the whole `digits predict` command
+
+Run: .venv/bin/python bench/predict.py [--rounds 3] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows import runtime  # noqa: E402
+
+runtime.configure()
+
+from bench.make_png_folder import write_pngs  # noqa: E402
+
+
+def decode_share(paths: list[str]) -> int:
+    from PIL import Image
+
+    for path in paths:
+        with Image.open(path) as image:
+            image.load()
+    return len(paths)
+
+
+def bare_decode(paths: list[str], workers: int) -> float:
+    shares = [paths[i::workers] for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(decode_share, [paths[:50]] * workers)  # warm the workers up
+        started = time.perf_counter()
+        pool.map(decode_share, shares)
+        return time.perf_counter() - started
+
+
+def plain_loop(paths: list[str], model_dir: Path, out: Path) -> float:
+    from nnmodel.modelfile import load_model
+    from nnmodel.preprocess import preprocess_image
+
+    net, _ = load_model(model_dir)
+    started = time.perf_counter()
+    with open(out, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        for path in paths:
+            result = preprocess_image(path)
+            proba = net.predict_proba(result.pixels.reshape(1, 784))[0]
+            writer.writerow([path, int(proba.argmax()), *proba])
+    return time.perf_counter() - started
+
+
+def model_for_bench(tmp: Path) -> Path:
+    """The current registered model if there is one, else a quickly trained 784-100-10 model."""
+    from nnmodel.errors import SetupError
+    from nnmodel.registry import Registry
+
+    try:
+        return Registry(runtime.artifacts_root()).resolve()
+    except SetupError:
+        import numpy as np
+
+        from nnmodel.modelfile import save_model
+        from nnmodel.network import Network
+        from tasks.sources import read_bundled
+
+        raw = read_bundled()
+        net = Network(hidden_sizes=(100,)).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
+                                                raw.train_labels, maxiter=20)
+        return save_model(net, tmp / "model")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--chunk-size", type=int, help="default: the command's automatic size")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "png"
+        paths = [str(p) for p in write_pngs(folder)]
+        artifacts = registered_copy(model_for_bench(tmp), tmp / "artifacts")
+        from flows.cli import task_runner_for
+        from flows.predict import predict_flow
+        from nnmodel.registry import Registry
+
+        model_dir = str(Registry(artifacts).resolve())
+        flow = predict_flow.with_options(task_runner=task_runner_for(args.workers, None))
+        times = {"bare decode": [], "plain loop": [], "flow": [], "digits predict command": []}
+        with runtime.quiet_flow_settings():
+            flow([str(folder)], str(tmp / "warm.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
+            for _ in range(args.rounds):
+                times["bare decode"].append(bare_decode(paths, args.workers))
+                times["plain loop"].append(plain_loop(paths, Path(model_dir), tmp / "plain.csv"))
+                started = time.perf_counter()
+                flow([str(folder)], str(tmp / "flow.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
+                times["flow"].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "predict", str(folder),
+                                "--out", str(tmp / "cmd.csv"), "--workers", str(args.workers)]
+                               + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else []),
+                               check=True, capture_output=True, cwd=ROOT)
+                times["digits predict command"].append(time.perf_counter() - started)
+        n = len(paths)
+        base = n / statistics.median(times["bare decode"])
+        plain = n / statistics.median(times["plain loop"])
+        print(f"{n:,} PNG files, {args.workers} workers, chunk size {args.chunk_size or 'auto'}, "
+              f"median of {args.rounds} rounds")
+        print("| run | images/s | vs bare decode | vs plain loop |\n|---|---|---|---|")
+        for name, values in times.items():
+            rate = n / statistics.median(values)
+            print(f"| {name} | {rate:,.0f} | {rate / base:.2f}x | {rate / plain:.2f}x |")
+
+
+def registered_copy(model_dir: Path, root: Path) -> Path:
+    """An artifacts folder whose registry holds a copy of `model_dir` as current."""
+    import shutil
+
+    from nnmodel.registry import Registry
+
+    registry = Registry(root)
+    with registry.new_version() as (staging, version):
+        for f in Path(model_dir).iterdir():
+            if f.is_file():
+                shutil.copy(f, staging / f.name)
+    registry.promote(version, force=True)
+    return root
+
+
+if __name__ == "__main__":
+    main()
