@@ -98,7 +98,7 @@ def main() -> None:
                 times[name].append(time.perf_counter() - started)
         base = statistics.median(times[next(iter(LAYOUTS))])
         print(f"55,000 training images; median of {args.repeat} interleaved reads to float32 (n, 784)")
-        print(f"| layout | size on disk (MB) | read (ms) | read vs ours |\n|---|---|---|---|")
+        print("| layout | size on disk (MB) | read (ms) | read vs ours |\n|---|---|---|---|")
         for name in LAYOUTS:
             med = statistics.median(times[name])
             print(f"| {name} | {paths[name].stat().st_size / 1e6:.1f} | {med * 1e3:.0f} | {med / base:.2f}x |")

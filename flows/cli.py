@@ -233,6 +233,26 @@ def _pct(metrics: dict | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
+# ------------------------------------------------------------------------------------------- gui
+
+
+def cmd_gui(args) -> int:
+    from gui.model import load_viewer_model, missing_model_help
+
+    if args.open and not Path(args.open).is_file():
+        raise SetupError(f"{args.open}: no such file")
+    model, model_help = None, ""
+    try:
+        model = load_viewer_model(args.artifacts_root, args.model, args.theta)
+    except DigitsError as exc:  # the window explains how to get a model instead of failing
+        say(f"warning: {exc}")
+        model_help = missing_model_help(exc, args.artifacts_root)
+    from gui.app import run
+
+    return run(model, args.artifacts_root / "feedback", model_help, open_path=args.open, brush=args.brush,
+               dark_on_light=args.dark_on_light)
+
+
 # ------------------------------------------------------------------------------------------- parser
 
 
@@ -325,8 +345,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--dask", metavar="ADDRESS", help="run the chunks on a Dask cluster, e.g. tcp://host:8786")
     predict.set_defaults(handler=cmd_predict)
 
+    gui = commands.add_parser(
+        "gui", help="open the drawing window",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw a digit with the mouse and see it recognised live, with the ten probabilities "
+                    "and the 28x28 image the network receives. Press the right digit (0-9) to save a "
+                    "drawing it got wrong into feedback/<digit>/, which `digits schedule` retrains use.",
+        epilog="keys: 0-9 save as that digit, c or Escape clear, Ctrl+O open an image,\n"
+               "      [ and ] brush size, i swap colours")
+    which = gui.add_mutually_exclusive_group()
+    which.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    which.add_argument("--theta", metavar="DIR", help="use the original project's Theta1.txt/Theta2.txt from DIR")
+    gui.add_argument("--open", metavar="IMAGE", help="start with this image file recognised")
+    gui.add_argument("--brush", type=int, default=20, metavar="PX", help="brush width in pixels (default 20)")
+    gui.add_argument("--dark-on-light", action="store_true", help="draw black on white (default white on black)")
+    gui.set_defaults(handler=cmd_gui)
+
     for name, help_text, issue in (
-        ("gui", "open the drawing window", 5),
         ("schedule", "serve the training flow on a schedule", 6),
         ("runs", "list recent training runs", 6),
     ):

@@ -12,7 +12,6 @@ import heapq
 import json
 import os
 import shutil
-import time
 from collections import Counter
 from pathlib import Path
 

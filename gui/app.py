@@ -1,0 +1,301 @@
+"""The desktop viewer: draw a digit with the mouse and see it recognised live.
+
+The canvas strokes are mirrored into a grey "ink" image (light on dark, canvas size) which goes through
+the same `preprocess_image` as batch prediction; the window title always states the answer
+(`digits - 7 (98.6%)`, or `digits` for a blank canvas). Keys: 0-9 save the drawing as a labelled
+example, c/Escape clear, Ctrl+O open an image, [ and ] change the brush, i swaps the colours.
+"""
+from __future__ import annotations
+
+import os
+import time
+import tkinter as tk
+from pathlib import Path
+from tkinter import filedialog, ttk
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageTk
+
+from gui.model import ViewerModel
+from nnmodel.errors import DigitsError
+from nnmodel.feedback import save_feedback
+from nnmodel.preprocess import Preprocessed, preprocess_image
+
+CANVAS = 280                      # drawing area in pixels: 10x the MNIST 28x28
+PREVIEW_SCALE = 4                 # the 28x28 preview is shown at 112x112
+BAR_WIDTH = 180
+LIVE_DELAY_MS = 15                # recognise at most this often while drawing
+IMAGE_TYPES = [("Images", "*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm"), ("All files", "*")]
+
+
+class DigitsViewer:
+    """The window. `model` is None when none could be loaded; `model_help` then says what to do."""
+
+    def __init__(self, root: tk.Tk, model: ViewerModel | None, feedback_dir: str | os.PathLike,
+                 model_help: str = "", brush: int = 20, dark_on_light: bool = False):
+        self.root, self.model, self.feedback_dir = root, model, Path(feedback_dir)
+        self.ink = Image.new("L", (CANVAS, CANVAS), 0)
+        self.pen = ImageDraw.Draw(self.ink)
+        self.last_point: tuple[int, int] | None = None
+        self.pending: str | None = None
+        self.current: Preprocessed | None = None     # what the network last saw
+        self.prediction: tuple[int, float] | None = None
+        self.last_latency_ms = 0.0
+        self.brush = tk.IntVar(value=brush)
+        self.dark_on_light = tk.BooleanVar(value=dark_on_light)
+        self.showing_image = False        # an opened image is shown under the strokes
+        self._background_photo = None
+        self._preview_photo = None
+        self._build(model_help)
+        self._bind_keys()
+        self.show_blank()
+
+    # ---------------------------------------------------------------------------------- layout
+
+    def _build(self, model_help: str) -> None:
+        root = self.root
+        root.title("digits")
+        root.resizable(False, False)
+        outer = ttk.Frame(root, padding=8)
+        outer.grid()
+
+        left = ttk.Frame(outer)
+        left.grid(row=0, column=0, sticky="n")
+        self.canvas = tk.Canvas(left, width=CANVAS, height=CANVAS, highlightthickness=1,
+                                highlightbackground="#888", cursor="pencil")
+        self.canvas.grid(row=0, column=0, columnspan=4)
+        self.canvas.bind("<ButtonPress-1>", self.on_press)
+        self.canvas.bind("<B1-Motion>", self.on_drag)
+        self.canvas.bind("<ButtonRelease-1>", self.on_release)
+
+        ttk.Label(left, text="Brush").grid(row=1, column=0, sticky="w", pady=(6, 0))
+        ttk.Scale(left, from_=4, to=48, variable=self.brush, orient="horizontal", length=120,
+                  command=lambda _v: self.brush.set(round(self.brush.get()))).grid(row=1, column=1, pady=(6, 0))
+        ttk.Checkbutton(left, text="Dark on light", variable=self.dark_on_light,
+                        command=self.apply_colours).grid(row=1, column=2, columnspan=2, sticky="w", pady=(6, 0))
+        ttk.Button(left, text="Clear (c)", command=self.clear).grid(row=2, column=0, columnspan=2, sticky="we", pady=4)
+        ttk.Button(left, text="Open image... (Ctrl+O)", command=self.ask_open).grid(
+            row=2, column=2, columnspan=2, sticky="we", pady=4)
+
+        right = ttk.Frame(outer, padding=(12, 0, 0, 0))
+        right.grid(row=0, column=1, sticky="n")
+        self.digit_label = ttk.Label(right, text="", font=("TkDefaultFont", 56, "bold"), width=2, anchor="center")
+        self.digit_label.grid(row=0, column=0, sticky="w")
+        self.confidence_label = ttk.Label(right, text="", font=("TkDefaultFont", 14), width=10)
+        self.confidence_label.grid(row=0, column=1, sticky="w")
+        self.bars = tk.Canvas(right, width=BAR_WIDTH + 60, height=10 * 20, highlightthickness=0)
+        self.bars.grid(row=1, column=0, columnspan=2, sticky="w")
+        self.bar_items = []
+        for digit in range(10):
+            y = digit * 20 + 10
+            self.bars.create_text(8, y, text=str(digit), anchor="w")
+            rect = self.bars.create_rectangle(22, y - 7, 22, y + 7, fill="#4a7bd0", outline="")
+            text = self.bars.create_text(26, y, text="", anchor="w", fill="#333")
+            self.bar_items.append((rect, text))
+        ttk.Label(right, text="What the network sees (28x28):").grid(row=2, column=0, columnspan=2, sticky="w",
+                                                                     pady=(8, 2))
+        self.preview = tk.Label(right, bd=1, relief="solid", bg="black")
+        self.preview.grid(row=3, column=0, columnspan=2, sticky="w")
+
+        bottom = ttk.Frame(outer, padding=(0, 8, 0, 0))
+        bottom.grid(row=1, column=0, columnspan=2, sticky="we")
+        ttk.Label(bottom, text="Wrong? Save the right digit:").grid(row=0, column=0, columnspan=10, sticky="w")
+        for digit in range(10):
+            ttk.Button(bottom, text=str(digit), width=3,
+                       command=lambda d=digit: self.save_correction(d)).grid(row=1, column=digit)
+        self.model_label = ttk.Label(bottom, text=self.model.description if self.model else "",
+                                     foreground="#555", wraplength=CANVAS + BAR_WIDTH + 100, justify="left")
+        self.model_label.grid(row=2, column=0, columnspan=10, sticky="w", pady=(8, 0))
+        self.help_label = ttk.Label(bottom, text=model_help, foreground="#a00", justify="left",
+                                    font=("TkFixedFont", 10))
+        if model_help:
+            self.help_label.grid(row=3, column=0, columnspan=10, sticky="w", pady=(4, 0))
+        self.status = ttk.Label(bottom, text="Draw a digit", foreground="#555")
+        self.status.grid(row=4, column=0, columnspan=10, sticky="w", pady=(4, 0))
+        self.apply_colours()
+
+    def _bind_keys(self) -> None:
+        root = self.root
+        for key in ("<Key-c>", "<Key-C>", "<Escape>"):
+            root.bind(key, lambda _e: self.clear())
+        for digit in range(10):
+            root.bind(f"<Key-{digit}>", lambda _e, d=digit: self.save_correction(d))
+            root.bind(f"<KP_{digit}>", lambda _e, d=digit: self.save_correction(d))
+        root.bind("<Control-o>", lambda _e: self.ask_open())
+        root.bind("<Key-bracketleft>", lambda _e: self.brush.set(max(4, self.brush.get() - 2)))
+        root.bind("<Key-bracketright>", lambda _e: self.brush.set(min(48, self.brush.get() + 2)))
+        root.bind("<Key-i>", lambda _e: (self.dark_on_light.set(not self.dark_on_light.get()), self.apply_colours()))
+
+    # ---------------------------------------------------------------------------------- drawing
+
+    @property
+    def ink_colour(self) -> str:
+        return "black" if self.dark_on_light.get() else "white"
+
+    @property
+    def paper_colour(self) -> str:
+        return "white" if self.dark_on_light.get() else "black"
+
+    def apply_colours(self) -> None:
+        """Show the ink in the chosen colours (the recognised ink image does not change)."""
+        self.canvas.configure(bg=self.paper_colour)
+        self.canvas.itemconfigure("line", fill=self.ink_colour)
+        self.canvas.itemconfigure("dot", fill=self.ink_colour, outline=self.ink_colour)
+        self._show_background()
+
+    def on_press(self, event) -> None:
+        self.last_point = (event.x, event.y)
+        self._dot(event.x, event.y)
+        self.schedule_recognition()
+
+    def on_drag(self, event) -> None:
+        if self.last_point is None:
+            self.on_press(event)
+            return
+        x0, y0 = self.last_point
+        width = self.brush.get()
+        self.canvas.create_line(x0, y0, event.x, event.y, width=width, fill=self.ink_colour,
+                                capstyle="round", joinstyle="round", tags=("stroke", "line"))
+        self.pen.line((x0, y0, event.x, event.y), fill=255, width=width)
+        self._dot(event.x, event.y, canvas=False)
+        self.last_point = (event.x, event.y)
+        self.schedule_recognition()
+
+    def on_release(self, _event) -> None:
+        self.last_point = None
+        self.recognise()
+
+    def _dot(self, x: int, y: int, canvas: bool = True) -> None:
+        r = self.brush.get() / 2
+        if canvas:
+            self.canvas.create_oval(x - r, y - r, x + r, y + r, fill=self.ink_colour, outline=self.ink_colour,
+                                    tags=("stroke", "dot"))
+        self.pen.ellipse((x - r, y - r, x + r, y + r), fill=255)
+
+    def clear(self) -> None:
+        self.canvas.delete("all")
+        self.ink.paste(0, (0, 0, CANVAS, CANVAS))
+        self.showing_image, self._background_photo = False, None
+        self.last_point = None
+        self.show_blank()
+        self.status.configure(text="Draw a digit")
+
+    # ---------------------------------------------------------------------------------- recognition
+
+    def schedule_recognition(self) -> None:
+        """Recognise soon (live while drawing), coalescing the many motion events into one run."""
+        if self.pending is None:
+            self.pending = self.root.after(LIVE_DELAY_MS, self.recognise)
+
+    def recognise(self) -> None:
+        """Preprocess the ink image and show the network's answer (or nothing when blank)."""
+        if self.pending is not None:
+            self.root.after_cancel(self.pending)
+            self.pending = None
+        self.show(preprocess_image(np.asarray(self.ink)))
+
+    def show(self, pre: Preprocessed) -> None:
+        self.current = pre
+        self._show_preview(pre.pixels)
+        if pre.blank:
+            self.show_blank(keep_preview=True)
+            return
+        if self.model is None:
+            self.root.title("digits - no model")
+            return
+        started = time.perf_counter()
+        proba = self.model.network.predict_proba(pre.pixels.reshape(1, 784))[0]
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        digit = int(proba.argmax())
+        self.prediction = (digit, float(proba[digit]))
+        self.root.title(f"digits - {digit} ({proba[digit]:.1%})")
+        self.digit_label.configure(text=str(digit))
+        self.confidence_label.configure(text=f"{proba[digit]:.1%} sure")
+        for d, (rect, text) in enumerate(self.bar_items):
+            y = d * 20 + 10
+            self.bars.coords(rect, 22, y - 7, 22 + max(1.0, BAR_WIDTH * float(proba[d])), y + 7)
+            self.bars.itemconfigure(rect, fill="#d0504a" if d == digit else "#4a7bd0")
+            self.bars.coords(text, 26 + BAR_WIDTH * float(proba[d]), y)
+            self.bars.itemconfigure(text, text=f"{proba[d]:.1%}")
+
+    def show_blank(self, keep_preview: bool = False) -> None:
+        """A blank canvas shows no prediction: title `digits`, empty digit, bars at zero."""
+        self.prediction = None
+        if not keep_preview:
+            self.current = None
+            self._show_preview(np.zeros((28, 28), np.float32))
+        self.root.title("digits" if self.model is not None else "digits - no model")
+        self.digit_label.configure(text="")
+        self.confidence_label.configure(text="")
+        for d, (rect, text) in enumerate(self.bar_items):
+            y = d * 20 + 10
+            self.bars.coords(rect, 22, y - 7, 22, y + 7)
+            self.bars.coords(text, 26, y)
+            self.bars.itemconfigure(text, text="")
+
+    def _show_preview(self, pixels: np.ndarray) -> None:
+        image = Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L")
+        image = image.resize((28 * PREVIEW_SCALE, 28 * PREVIEW_SCALE), Image.Resampling.NEAREST)
+        self._preview_photo = ImageTk.PhotoImage(image)
+        self.preview.configure(image=self._preview_photo)
+
+    # ---------------------------------------------------------------------------------- files
+
+    def ask_open(self) -> None:
+        path = filedialog.askopenfilename(parent=self.root, title="Open an image of a digit", filetypes=IMAGE_TYPES)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str | os.PathLike) -> None:
+        """Recognise an image file exactly as batch prediction would; its MNIST form becomes the ink."""
+        try:
+            pre = preprocess_image(str(path))
+        except DigitsError as exc:
+            self.status.configure(text=str(exc))
+            return
+        self.canvas.delete("all")
+        big = Image.fromarray(np.round(pre.pixels * 255).astype(np.uint8), mode="L").resize(
+            (CANVAS, CANVAS), Image.Resampling.BILINEAR)
+        self.ink.paste(big)
+        self.showing_image = True
+        self._show_background()
+        self.show(pre)
+        self.status.configure(text=f"Opened {path}")
+
+    def _show_background(self) -> None:
+        """Show the ink image under the strokes (used after opening a file), in the chosen colours."""
+        if not self.showing_image:
+            return
+        ink = self.ink if not self.dark_on_light.get() else Image.eval(self.ink, lambda v: 255 - v)
+        self._background_photo = ImageTk.PhotoImage(ink)
+        self.canvas.delete("background")
+        self.canvas.create_image(0, 0, image=self._background_photo, anchor="nw", tags="background")
+        self.canvas.tag_lower("background")
+
+    def save_correction(self, digit: int) -> Path | None:
+        """Save what the network saw (28x28, MNIST form) as an example of `digit`, then clear."""
+        if self.current is None or self.current.blank:
+            self.status.configure(text="Draw a digit first, then press its key to save it")
+            return None
+        try:
+            path = save_feedback(self.feedback_dir, self.current.pixels, digit)
+        except OSError as exc:
+            self.status.configure(text=f"Could not save to {self.feedback_dir}: {exc}")
+            return None
+        self.clear()
+        self.status.configure(text=f"Saved as {digit}: {path}")
+        return path
+
+
+def run(model: ViewerModel | None, feedback_dir: str | os.PathLike, model_help: str = "",
+        open_path: str | None = None, brush: int = 20, dark_on_light: bool = False) -> int:
+    """Open the window and run until it is closed."""
+    try:
+        root = tk.Tk(className="digits")
+    except tk.TclError as exc:
+        raise DigitsError(f"cannot open a window ({exc}); is a display available (DISPLAY)?") from None
+    viewer = DigitsViewer(root, model, feedback_dir, model_help, brush=brush, dark_on_light=dark_on_light)
+    if open_path:
+        viewer.open_image(open_path)
+    root.mainloop()
+    return 0

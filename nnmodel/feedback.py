@@ -1,0 +1,84 @@
+"""Labelled feedback images: `<folder>/<digit>/<image>`, saved by the viewer, folded in by retrains.
+
+Saved files are 28x28 grey PNGs in MNIST form (digit light on dark). Any image in a `<digit>/` folder
+counts when reading, so a user can also bring their own scans; they go through the same preprocessing.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nnmodel.errors import DataError
+from nnmodel.preprocess import preprocess_files
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def save_feedback(folder: str | os.PathLike, pixels: np.ndarray, label: int) -> Path:
+    """Write `pixels` (28x28 float in [0, 1]) as `<folder>/<label>/<time>-<random>.png`; returns the path.
+
+    Atomic (written to a temp file, then hard-linked to its final name) and never overwrites: a name
+    already taken is retried with a fresh random part.
+    """
+    if not 0 <= int(label) <= 9:
+        raise ValueError(f"label must be a digit 0-9, not {label!r}")
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(28, 28)
+    target_dir = Path(folder) / str(int(label))
+    target_dir.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="L")
+    fd, tmp = tempfile.mkstemp(prefix=".feedback.", suffix=".png.partial", dir=target_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format="PNG")
+            fh.flush()
+            os.fsync(fh.fileno())
+        for _ in range(100):
+            target = target_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.png"
+            try:
+                os.link(tmp, target)  # fails if the name exists: never overwrites
+                return target
+            except FileExistsError:
+                continue
+        raise OSError(f"{target_dir}: could not find a free file name")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def labelled_files(folder: str | os.PathLike) -> list[tuple[Path, int]]:
+    """(path, digit) for every image under `<folder>/<digit>/`, sorted by path; hidden files skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such feedback folder (expected <digit>/<image> files)")
+    found = []
+    for digit in range(10):
+        sub = folder / str(digit)
+        if sub.is_dir():
+            found += [(p, digit) for p in sorted(sub.iterdir())
+                      if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    return found
+
+
+def load_feedback(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images under `folder` in MNIST form: uint8 (n, 28, 28), labels uint8 (n,), and the problems
+    ("<file>: <why>") of files that were unreadable or blank, which are left out."""
+    images, labels, problems = [], [], []
+    files = labelled_files(folder)
+    for (path, digit), result in zip(files, preprocess_files([str(p) for p, _ in files])):
+        if isinstance(result, DataError):
+            problems.append(str(result))
+        elif result.blank:
+            problems.append(f"{path}: blank image, left out")
+        else:
+            images.append(np.round(result.pixels * 255).astype(np.uint8))
+            labels.append(digit)
+    if not images:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), problems
+    return np.stack(images), np.asarray(labels, np.uint8), problems

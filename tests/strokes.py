@@ -1,0 +1,85 @@
+"""Pen strokes traced from MNIST images, for drawing real digits into the viewer with the mouse.
+
+`digit_strokes(image)` thins the digit to a one-pixel skeleton (Zhang-Suen), walks the skeleton into
+polylines and scales them to canvas coordinates: what a person's pen would have followed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+NEIGHBOURS = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]  # clockwise from north
+
+
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a boolean (h, w) mask to one-pixel-wide lines."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p = [np.roll(np.roll(img, -dr, 0), -dc, 1) for dr, dc in NEIGHBOURS]  # p[k][r,c] = img[r+dr, c+dc]
+            count = sum(p)
+            transitions = sum(((p[k] == 0) & (p[(k + 1) % 8] == 1)).astype(np.uint8) for k in range(8))
+            north, east, south, west = p[0], p[2], p[4], p[6]
+            if step == 0:
+                cond = (north * east * south == 0) & (east * south * west == 0)
+            else:
+                cond = (north * east * west == 0) & (north * south * west == 0)
+            remove = (img == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & cond
+            if remove.any():
+                img[remove] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+def trace(skel: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Polylines of (row, col) points covering every skeleton pixel, starting from line ends."""
+    points = {tuple(p) for p in np.argwhere(skel)}
+
+    def around(p):
+        return [(p[0] + dr, p[1] + dc) for dr, dc in sorted(NEIGHBOURS, key=lambda d: abs(d[0]) + abs(d[1]))
+                if (p[0] + dr, p[1] + dc) in points]
+
+    seen: set[tuple[int, int]] = set()
+    strokes = []
+    while len(seen) < len(points):
+        todo = sorted(points - seen)
+        ends = [p for p in todo if len(around(p)) == 1]
+        start = ends[0] if ends else todo[0]
+        stroke = [start]
+        seen.add(start)
+        while True:
+            nxt = [q for q in around(stroke[-1]) if q not in seen]
+            if not nxt:
+                joined = [q for q in around(stroke[-1]) if len(stroke) < 2 or q != stroke[-2]]
+                if joined and len(stroke) > 1:
+                    stroke.append(joined[0])  # close the gap to the line this one meets
+                break
+            stroke.append(nxt[0])
+            seen.add(nxt[0])
+        strokes.append(stroke)
+    return [s for s in strokes if len(s) > 1 or len(strokes) == 1]
+
+
+def digit_strokes(image: np.ndarray, scale: float = 10, threshold: float = 0.5) -> list[list[tuple[int, int]]]:
+    """Strokes (lists of canvas (x, y) points) tracing a 28x28 image, scaled by `scale`."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.max() > 1:
+        image = image / 255
+    lines = trace(skeleton(image > threshold))
+    return [[(int(c * scale + scale / 2), int(r * scale + scale / 2)) for r, c in stroke] for stroke in lines]
+
+
+def render(strokes, size: int = 280, width: int = 20) -> np.ndarray:
+    """The strokes drawn with a round pen the way the viewer draws them: uint8 (size, size), ink 255."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (size, size), 0)
+    pen = ImageDraw.Draw(image)
+    r = width / 2
+    for stroke in strokes:
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+            pen.line((x0, y0, x1, y1), fill=255, width=width)
+        for x, y in stroke:
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=255)
+    return np.asarray(image)

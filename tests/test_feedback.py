@@ -1,0 +1,49 @@
+"""Feedback images: saved atomically without overwriting, read back through the shared preprocessing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnmodel.errors import DataError
+from nnmodel.feedback import labelled_files, load_feedback, save_feedback
+
+
+def test_saves_never_overwrite_and_leave_no_temp_files(tmp_path, mnist_raw):
+    pixels = mnist_raw.test_images[0] / 255
+    paths = [save_feedback(tmp_path, pixels, 7) for _ in range(30)]  # same second: names must differ
+    assert len(set(paths)) == 30
+    assert sorted(p.name for p in (tmp_path / "7").iterdir()) == sorted(p.name for p in paths)
+    image = np.asarray(Image.open(paths[0]))
+    assert image.shape == (28, 28) and np.array_equal(image, mnist_raw.test_images[0])
+
+
+def test_rejects_a_label_that_is_not_a_digit(tmp_path):
+    with pytest.raises(ValueError, match="0-9"):
+        save_feedback(tmp_path, np.zeros((28, 28)), 10)
+
+
+def test_reads_labelled_folders_and_reports_bad_files(tmp_path, mnist_raw):
+    for i in range(3):
+        save_feedback(tmp_path, mnist_raw.test_images[i] / 255, int(mnist_raw.test_labels[i]))
+    big = Image.fromarray(255 - mnist_raw.test_images[3]).resize((200, 200))  # a user's own scan
+    (tmp_path / "0").mkdir(exist_ok=True)
+    big.save(tmp_path / "0" / "scan.jpg")
+    (tmp_path / "3").mkdir(exist_ok=True)
+    (tmp_path / "3" / "notes.png").write_text("not an image")
+    Image.new("L", (28, 28), 0).save(tmp_path / "3" / "empty.png")
+    (tmp_path / "not-a-digit").mkdir()
+    Image.new("L", (28, 28), 255).save(tmp_path / "not-a-digit" / "x.png")
+
+    assert len(labelled_files(tmp_path)) == 6
+    images, labels, problems = load_feedback(tmp_path)
+    assert images.shape == (4, 28, 28) and images.dtype == np.uint8
+    assert sorted(labels.tolist()) == sorted([0] + [int(d) for d in mnist_raw.test_labels[:3]])
+    assert len(problems) == 2
+    assert any("notes.png" in p and "not an image" in p for p in problems)
+    assert any("empty.png" in p and "blank" in p for p in problems)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no such feedback folder"):
+        labelled_files(tmp_path / "nope")

@@ -1,0 +1,304 @@
+"""The viewer, driven for real: a Tk window on Xvfb (pytest-xvfb), mouse and keys sent by xdotool.
+
+Most tests run the window in this process and pump its event loop while xdotool runs, so they can read
+the window's state as well as its title; two start the real `digits gui` command in a subprocess.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from strokes import digit_strokes
+
+pytestmark = pytest.mark.skipif(shutil.which("xdotool") is None,
+                                reason="xdotool missing: .ci/run installs it (scripts/install-test-tools.sh)")
+TITLE = re.compile(r"^digits - (\d) \((\d{1,3}\.\d)%\)$")
+PAUSE = 0.03  # seconds between mouse moves, or Tk merges them
+
+
+@pytest.fixture(scope="module")
+def tk_root(xvfb):
+    import tkinter as tk
+
+    root = tk.Tk(className="digits")
+    yield root
+    root.destroy()
+
+
+@pytest.fixture
+def viewer(tk_root, registered_artifacts):
+    """The viewer with the session's trained model, in a fresh top-level frame of the shared root."""
+    yield from make_viewer(tk_root, registered_artifacts)
+
+
+def make_viewer(root, artifacts: Path, model=..., model_help: str = ""):
+    from gui.app import DigitsViewer
+    from gui.model import load_viewer_model
+
+    for child in root.winfo_children():
+        child.destroy()
+    if model is ...:
+        model = load_viewer_model(artifacts)
+    app = DigitsViewer(root, model, artifacts / "feedback", model_help)
+    root.geometry("+0+0")
+    root.deiconify()
+    root.lift()
+    pump(root, 0.3)
+    root.focus_force()
+    pump(root, 0.1)
+    yield app
+    app.clear()
+
+
+def pump(root, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        root.update()
+        time.sleep(0.005)
+
+
+def xdo(root, *commands: str, timeout: float = 60) -> str:
+    """Run one chained xdotool command while the Tk event loop keeps running; returns its stdout."""
+    return run_pumping(root, ["xdotool", *commands], timeout)
+
+
+def run_pumping(root, argv: list[str], timeout: float = 60) -> str:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + timeout
+    while proc.poll() is None:
+        root.update()
+        time.sleep(0.002)
+        if time.monotonic() > end:
+            proc.kill()
+            raise TimeoutError(f"{' '.join(argv)} took over {timeout} s")
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    pump(root, 0.1)
+    return out
+
+
+def stroke_commands(app, strokes) -> list[str]:
+    """xdotool commands that draw `strokes` (canvas coordinates) with the left button."""
+    x0, y0 = app.canvas.winfo_rootx(), app.canvas.winfo_rooty()
+    cmds: list[str] = []
+    for stroke in strokes:
+        (x, y), rest = stroke[0], stroke[1:]
+        cmds += ["mousemove", str(x0 + x), str(y0 + y), "sleep", str(PAUSE), "mousedown", "1", "sleep", str(PAUSE)]
+        for x, y in rest:
+            cmds += ["mousemove", str(x0 + x), str(y0 + y), "sleep", str(PAUSE)]
+        cmds += ["mouseup", "1", "sleep", str(PAUSE)]
+    return cmds
+
+
+def draw(app, strokes) -> None:
+    xdo(app.root, *stroke_commands(app, strokes))
+
+
+def key(app, *names: str) -> None:
+    """Keys go to the window under the pointer (no window manager on Xvfb): point at the canvas first."""
+    x, y = app.canvas.winfo_rootx() + 5, app.canvas.winfo_rooty() + 5
+    xdo(app.root, "mousemove", str(x), str(y), "sleep", str(PAUSE), "key", *names)
+
+
+def click(app, widget) -> None:
+    x = widget.winfo_rootx() + widget.winfo_width() // 2
+    y = widget.winfo_rooty() + widget.winfo_height() // 2
+    xdo(app.root, "mousemove", str(x), str(y), "sleep", str(PAUSE), "click", "1")
+
+
+def x_window_name(app) -> str:
+    """The title as the X server has it (what a window manager or screen reader sees)."""
+    ids = xdo(app.root, "search", "--pid", str(os.getpid()), "--name", "^digits").split()
+    names = {xdo(app.root, "getwindowname", wid).strip() for wid in ids}
+    assert len(names) == 1, names
+    return names.pop()
+
+
+def find_button(app, text: str):
+    stack = [app.root]
+    while stack:
+        widget = stack.pop()
+        if widget.winfo_class() == "TButton" and widget.cget("text") == text:
+            return widget
+        stack += widget.winfo_children()
+    raise LookupError(text)
+
+
+def predicted(title: str) -> int | None:
+    match = TITLE.match(title)
+    return int(match.group(1)) if match else None
+
+
+def first_of_each_digit(mnist_raw, per_digit: int) -> list[int]:
+    """Indices of the first `per_digit` test images of each digit (not chosen by what the model says)."""
+    labels = mnist_raw.test_labels
+    return [int(i) for d in range(10) for i in np.flatnonzero(labels == d)[:per_digit]]
+
+
+# ----------------------------------------------------------------------------------------------- tests
+
+
+def test_drawing_a_digit_puts_it_in_the_title(viewer, mnist_raw):
+    seven = mnist_raw.test_images[0]
+    assert mnist_raw.test_labels[0] == 7
+    assert viewer.root.title() == "digits"
+    draw(viewer, digit_strokes(seven))
+    title = viewer.root.title()
+    assert predicted(title) == 7, title
+    assert x_window_name(viewer) == title
+    assert viewer.digit_label.cget("text") == "7"
+    confidence = float(TITLE.match(title).group(2))
+    assert 10 <= confidence <= 100
+    assert viewer.current is not None and viewer.current.pixels.shape == (28, 28)
+    assert viewer.current.pixels.max() > 0.9  # the 28x28 preview holds the digit
+
+
+def test_recognised_live_while_drawing(viewer, mnist_raw):
+    strokes = digit_strokes(mnist_raw.test_images[0])
+    longest = max(strokes, key=len)
+    commands = stroke_commands(viewer, [longest])
+    xdo(viewer.root, *commands[:-4])  # every move, but the button is still held down
+    assert viewer.last_point is not None, "the button should still be down"
+    assert predicted(viewer.root.title()) is not None, viewer.root.title()
+    xdo(viewer.root, "mouseup", "1")
+    assert viewer.last_point is None
+
+
+def test_clear_by_key_escape_and_button(viewer, mnist_raw):
+    strokes = digit_strokes(mnist_raw.test_images[1])
+    for how in ("c", "Escape", "button"):
+        draw(viewer, strokes)
+        assert predicted(viewer.root.title()) is not None
+        if how == "button":
+            click(viewer, find_button(viewer, "Clear (c)"))
+        else:
+            key(viewer, how)
+        assert viewer.root.title() == "digits", how
+        assert x_window_name(viewer) == "digits"
+        assert viewer.digit_label.cget("text") == ""
+        assert not np.asarray(viewer.ink).any()
+        assert viewer.canvas.find_all() == ()
+
+
+def test_a_blank_canvas_shows_no_prediction(viewer):
+    xdo(viewer.root, *stroke_commands(viewer, [[(140, 140)]]))  # a click that leaves a tiny dot
+    viewer.clear()
+    pump(viewer.root, 0.1)
+    assert viewer.root.title() == "digits"
+    assert viewer.prediction is None
+
+
+def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
+    feedback = registered_artifacts / "feedback"
+    four = mnist_raw.test_images[4]
+    assert mnist_raw.test_labels[4] == 4
+    draw(viewer, digit_strokes(four))
+    seen = viewer.current.pixels.copy()
+    key(viewer, "9")  # "no, it is a 9": saved under 9/, whatever the network said
+    saved = list((feedback / "9").glob("*.png"))
+    assert len(saved) == 1
+    image = Image.open(saved[0])
+    assert image.size == (28, 28) and image.mode == "L"
+    assert np.abs(np.asarray(image) / 255 - seen).max() <= 1 / 255 + 1e-6
+    assert viewer.root.title() == "digits"  # saved and cleared for the next one
+
+    draw(viewer, digit_strokes(four))  # the same drawing again, by button: a second file, no overwrite
+    click(viewer, find_button(viewer, "4"))
+    draw(viewer, digit_strokes(four))
+    key(viewer, "4")
+    assert len(list((feedback / "4").glob("*.png"))) == 2
+    assert not list(feedback.rglob("*.partial"))
+
+    key(viewer, "5")  # blank canvas: nothing to save
+    assert not (feedback / "5").exists()
+    assert "Draw a digit first" in viewer.status.cget("text")
+
+
+def test_open_image_file_predicts_it(viewer, mnist_raw, tmp_path, trained_model):
+    from nnmodel.modelfile import load_model
+    from nnmodel.preprocess import preprocess_image
+
+    # a test digit as a photo would arrive: dark ink on light paper, RGB, larger, off-centre
+    digit = Image.fromarray(255 - mnist_raw.test_images[2]).resize((120, 120), Image.Resampling.BICUBIC)
+    paper = Image.new("RGB", (300, 240), (235, 232, 220))
+    paper.paste(digit.convert("RGB"), (40, 70))
+    path = tmp_path / "a photo of a digit.jpg"
+    paper.save(path, quality=92)
+    net, _ = load_model(trained_model)
+    expected = int(net.predict(preprocess_image(path).pixels.reshape(1, 784))[0])
+    assert expected == mnist_raw.test_labels[2]
+
+    x, y = viewer.canvas.winfo_rootx() + 5, viewer.canvas.winfo_rooty() + 5
+    # the dialog runs its own event loop: make sure a failure here cannot hang the suite
+    guard = viewer.root.after(20000, lambda: viewer.root.tk.eval("catch {destroy .__tk_filedialog}"))
+    script = (f"xdotool mousemove {x} {y} sleep {PAUSE} key ctrl+o sleep 0.3 "
+              "search --sync --name '^Open an image' windowfocus --sync %1 sleep 0.2 "
+              f"type --delay 5 {shlex.quote(str(path))} && xdotool sleep 0.1 key Return")
+    run_pumping(viewer.root, ["sh", "-c", script])
+    viewer.root.after_cancel(guard)
+    assert predicted(viewer.root.title()) == expected, viewer.root.title()
+    assert str(path) in viewer.status.cget("text")
+    draw(viewer, [[(30, 30), (40, 40)]])  # drawing on top of the opened image keeps recognising
+    assert predicted(viewer.root.title()) is not None
+
+
+def test_dark_on_light_drawing_is_recognised_the_same(viewer, mnist_raw):
+    viewer.dark_on_light.set(True)
+    viewer.apply_colours()
+    try:
+        draw(viewer, digit_strokes(mnist_raw.test_images[0]))
+        assert predicted(viewer.root.title()) == 7
+        assert viewer.canvas.cget("bg") == "white"
+    finally:
+        viewer.dark_on_light.set(False)
+        viewer.apply_colours()
+
+
+@pytest.mark.slow
+def test_twenty_drawn_digits_are_recognised(viewer, mnist_raw):
+    """Strokes traced from 20 MNIST test digits (two of each), drawn at canvas scale with the mouse."""
+    indices = first_of_each_digit(mnist_raw, per_digit=2)
+    results = []
+    for i in indices:
+        draw(viewer, digit_strokes(mnist_raw.test_images[i]))
+        results.append((int(mnist_raw.test_labels[i]), predicted(viewer.root.title())))
+        key(viewer, "c")
+        assert viewer.root.title() == "digits"
+    right = sum(truth == guess for truth, guess in results)
+    assert right >= 18, f"{right}/20 recognised: (truth, shown) {results}"
+
+
+def test_missing_model_explains_how_to_train(tk_root, tmp_path, mnist_raw):
+    from gui.model import load_viewer_model, missing_model_help
+    from nnmodel.errors import DigitsError
+
+    empty = tmp_path / "empty"
+    with pytest.raises(DigitsError) as info:
+        load_viewer_model(empty)
+    for app in make_viewer(tk_root, empty, model=None, model_help=missing_model_help(info.value, empty)):
+        assert "digits --artifacts" in app.help_label.cget("text") and "train" in app.help_label.cget("text")
+        draw(app, digit_strokes(mnist_raw.test_images[0]))  # drawing still works, nothing is guessed
+        assert app.root.title() == "digits - no model"
+        assert app.prediction is None
+
+
+def test_theta_files_of_the_original_project(tmp_path, trained_model, mnist_raw):
+    from gui.model import load_viewer_model
+    from nnmodel.modelfile import load_model
+    from nnmodel.original import save_thetas
+
+    net, _ = load_model(trained_model)
+    save_thetas(net, tmp_path)
+    model = load_viewer_model(tmp_path / "unused", theta_dir=tmp_path)
+    X = mnist_raw.test_images[:500].reshape(-1, 784).astype(np.float32) / 255
+    assert np.array_equal(model.network.predict(X), net.predict(X))
+    assert "Theta1.txt" in model.description
