@@ -40,7 +40,7 @@ class DigitsViewer:
         self.pending: str | None = None
         self.current: Preprocessed | None = None     # what the network last saw
         self.prediction: tuple[int, float] | None = None
-        self.last_latency_ms = 0.0
+        self.last_latency_ms = 0.0                   # preprocessing + network, last recognition
         self.brush = tk.IntVar(value=brush)
         self.dark_on_light = tk.BooleanVar(value=dark_on_light)
         self.showing_image = False        # an opened image is shown under the strokes
@@ -83,7 +83,7 @@ class DigitsViewer:
         self.digit_label.grid(row=0, column=0, sticky="w")
         self.confidence_label = ttk.Label(right, text="", font=("TkDefaultFont", 14), width=10)
         self.confidence_label.grid(row=0, column=1, sticky="w")
-        self.bars = tk.Canvas(right, width=BAR_WIDTH + 60, height=10 * 20, highlightthickness=0)
+        self.bars = tk.Canvas(right, width=BAR_WIDTH + 80, height=10 * 20, highlightthickness=0)
         self.bars.grid(row=1, column=0, columnspan=2, sticky="w")
         self.bar_items = []
         for digit in range(10):
@@ -192,7 +192,11 @@ class DigitsViewer:
         if self.pending is not None:
             self.root.after_cancel(self.pending)
             self.pending = None
+        started = time.perf_counter()
         self.show(preprocess_image(np.asarray(self.ink)))
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        if self.prediction is not None:
+            self.status.configure(text=f"Recognised in {self.last_latency_ms:.1f} ms; wrong? press the right digit")
 
     def show(self, pre: Preprocessed) -> None:
         self.current = pre
@@ -203,9 +207,7 @@ class DigitsViewer:
         if self.model is None:
             self.root.title("digits - no model")
             return
-        started = time.perf_counter()
         proba = self.model.network.predict_proba(pre.pixels.reshape(1, 784))[0]
-        self.last_latency_ms = (time.perf_counter() - started) * 1000
         digit = int(proba.argmax())
         self.prediction = (digit, float(proba[digit]))
         self.root.title(f"digits - {digit} ({proba[digit]:.1%})")
