@@ -6,6 +6,7 @@ environment, so `digits --help` is instant and the GUI never loads Prefect.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -83,8 +84,21 @@ def cmd_data(args) -> int:
 # ------------------------------------------------------------------------------------------- train
 
 
+def add_feedback_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feedback", metavar="DIR",
+                        help="labelled images as DIR/<digit>/<image> to add to the training data "
+                             "(default: artifacts/feedback, where the viewer saves corrections)")
+    parser.add_argument("--no-feedback", action="store_true", help="train on the base data only")
+
+
+def check_feedback(args) -> None:
+    if args.feedback and not Path(args.feedback).is_dir():
+        raise SetupError(f"{args.feedback}: no such feedback folder (expected <digit>/<image> files)")
+
+
 def cmd_train(args) -> int:
     check_source(args.source)
+    check_feedback(args)
     training_flow = import_flows("training").training_flow
     say(f"digits train: preset {args.preset}, source {args.source} -> {args.artifacts_root}")
     started = time.perf_counter()
@@ -93,7 +107,11 @@ def cmd_train(args) -> int:
             str(args.artifacts_root), preset=args.preset, hidden=args.hidden, maxiter=args.maxiter,
             lam=args.lam, seed=args.seed, source=args.source, dataset_name=args.dataset_name,
             base_url=args.base_url, validation_size=args.validation_size, split_seed=args.split_seed,
-            force_promote=args.force_promote, show_progress=not args.quiet)
+            force_promote=args.force_promote, show_progress=not args.quiet, feedback=args.feedback,
+            use_feedback=not args.no_feedback)
+    if decision.get("skipped"):
+        say(f"skipped: {decision['reason']}")
+        return 0
     from tasks.reports import read_report
 
     report = read_report(decision["report"])
@@ -233,6 +251,98 @@ def _pct(metrics: dict | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
+# ------------------------------------------------------------------------------------------- schedule
+
+SCHEDULE_HELP = """\
+needs a Prefect server (runs, reports and artifacts then show in its UI):
+  prefect server start --host 127.0.0.1 --port 4200     # in another terminal; UI at http://127.0.0.1:4200
+  export PREFECT_API_URL=http://127.0.0.1:4200/api
+  digits schedule --cron "0 3 * * 0" --timezone Europe/Paris    # Sundays at 03:00
+  digits schedule --interval 3600                                  # every hour
+
+Each run folds the labelled images of artifacts/feedback (or --feedback DIR) into the training data,
+trains a challenger, evaluates it beside the current model on the same validation and test data and
+promotes it only if its validation accuracy is higher; the report says both and the decision.
+Runs never overlap: this process starts one run at a time (later ones wait), and a run that finds
+another training in progress in the same artifacts folder (e.g. a manual `digits train`) is skipped
+and recorded as skipped. `digits runs` lists the outcomes. Ctrl-C stops serving and pauses the schedule.
+"""
+
+
+def cmd_schedule(args) -> int:
+    from datetime import timedelta
+
+    api = runtime.check_api()
+    if api is None:
+        raise SetupError("digits schedule needs a Prefect server: start one with `prefect server start` "
+                         "and set PREFECT_API_URL=http://127.0.0.1:4200/api (see digits schedule --help)")
+    check_feedback(args)
+    if args.interval is not None and args.interval <= 0:
+        raise SetupError(f"--interval must be a positive number of seconds, not {args.interval}")
+    training_flow = import_flows("training").training_flow
+    from prefect.schedules import Cron, Interval
+
+    try:
+        if args.cron:
+            schedule = Cron(args.cron, timezone=args.timezone)
+            when = f"cron '{args.cron}' ({args.timezone or 'UTC'})"
+        else:
+            schedule = Interval(timedelta(seconds=args.interval), timezone=args.timezone)
+            when = f"every {args.interval:g} s"
+    except ValueError as exc:
+        raise SetupError(f"bad schedule: {exc}") from None
+    parameters = {"artifacts": str(args.artifacts_root), "preset": args.preset, "show_progress": False,
+                  "feedback": str(Path(args.feedback).resolve()) if args.feedback else None,
+                  "use_feedback": not args.no_feedback}
+    for name in ("hidden", "maxiter"):
+        if getattr(args, name) is not None:
+            parameters[name] = getattr(args, name)
+    ui = api.rstrip("/").removesuffix("/api")
+    say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, artifacts {args.artifacts_root}")
+    say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving and pauses the schedule)")
+    with runtime.quiet_flow_settings():
+        training_flow.serve(name=args.name, schedules=[schedule], parameters=parameters, limit=1,
+                            print_starting_message=False, pause_on_shutdown=True,
+                            description="Scheduled retrain with feedback; champion/challenger promotion")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from tasks.runs import read_runs
+
+    runs = read_runs(args.artifacts_root, args.limit)
+    if not runs:
+        say(f"no training runs recorded in {args.artifacts_root / 'runs'}: run `digits train`")
+    else:
+        print(f"{'started':<25} {'outcome':<13} {'challenger val/test':<20} {'current val/test':<18} "
+              f"{'feedback':>8} {'seconds':>7}  version")
+        for run in runs:
+            fb = (run.get("feedback") or {}).get("count", 0)
+            print(f"{run.get('started', ''):<25} {run.get('outcome', '?'):<13} {_pair(run.get('challenger')):<20} "
+                  f"{_pair(run.get('champion')):<18} {fb:>8} {run.get('seconds', ''):>7}  "
+                  f"{run.get('version') or run.get('reason') or run.get('error', '')}")
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            api = runtime.check_api()
+            server_runs = runtime.recent_flow_runs(api, "digits-train", args.limit)
+        except (DigitsError, OSError, ValueError) as exc:
+            say(f"warning: server runs not shown: {exc}")
+            return 0
+        print(f"\non the Prefect server {api}:")
+        print(f"{'started':<27} {'state':<11} {'flow run':<28} id")
+        for run in server_runs:
+            print(f"{(run.get('start_time') or run.get('expected_start_time') or '')[:26]:<27} "
+                  f"{run.get('state_name') or '?':<11} {run.get('name', ''):<28} {run.get('id', '')}")
+    return 0
+
+
+def _pair(scores: dict | None) -> str:
+    if not scores or scores.get("validation") is None:
+        return "n/a"
+    test = scores.get("test")
+    return f"{scores['validation']:.2%} / " + ("n/a" if test is None else f"{test:.2%}")
+
+
 # ------------------------------------------------------------------------------------------- gui
 
 
@@ -254,13 +364,6 @@ def cmd_gui(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------- parser
-
-
-def not_yet(issue: int):
-    def handler(args) -> int:
-        say(f"digits {args.command}: not available yet (planned in issue {issue})")
-        return 2
-    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-size", type=int, default=5000, metavar="N",
                        help="examples held out of the training set (default 5000)")
     train.add_argument("-q", "--quiet", action="store_true", help="no per-iteration progress")
+    add_feedback_options(train)
     add_source_options(train)
     train.set_defaults(handler=cmd_train)
 
@@ -361,11 +465,28 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--dark-on-light", action="store_true", help="draw black on white (default white on black)")
     gui.set_defaults(handler=cmd_gui)
 
-    for name, help_text, issue in (
-        ("schedule", "serve the training flow on a schedule", 6),
-        ("runs", "list recent training runs", 6),
-    ):
-        commands.add_parser(name, help=help_text).set_defaults(handler=not_yet(issue))
+    schedule = commands.add_parser(
+        "schedule", help="serve the training flow on a schedule (needs a Prefect server)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SCHEDULE_HELP,
+        description="Serve the training flow as a Prefect deployment that retrains on a schedule.")
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", metavar="EXPR", help='cron expression, e.g. "0 3 * * 0" (Sundays 03:00)')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="retrain every SECONDS")
+    schedule.add_argument("--timezone", metavar="TZ", help="time zone of the schedule, e.g. Europe/Paris (default UTC)")
+    schedule.add_argument("--name", default="scheduled-retrain", help="deployment name (default scheduled-retrain)")
+    schedule.add_argument("--preset", default="default", choices=list(PRESETS), help="training recipe (default: default)")
+    schedule.add_argument("--hidden", type=int, metavar="N", help="hidden units (overrides the preset)")
+    schedule.add_argument("--maxiter", type=int, metavar="N", help="L-BFGS-B iterations (overrides the preset)")
+    add_feedback_options(schedule)
+    schedule.set_defaults(handler=cmd_schedule)
+
+    runs = commands.add_parser(
+        "runs", help="list recent training runs with their outcome and scores",
+        description="Training runs recorded under artifacts/runs (outcome, challenger and current model "
+                    "scores on the same data, feedback used), and the server's flow runs when "
+                    "PREFECT_API_URL is set.")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs.set_defaults(handler=cmd_runs)
     return parser
 
 
@@ -375,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     args.artifacts_root = runtime.artifacts_root(args.artifacts)
     runtime.configure(args.verbose)
     try:
-        if args.command not in ("gui", "models", "runs"):
+        if args.command not in ("gui", "models", "runs", "schedule"):
             runtime.check_api()
         return args.handler(args)
     except KeyboardInterrupt:

@@ -99,3 +99,14 @@ def quiet_flow_settings():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float = 5.0) -> list[dict]:
+    """The server's most recently started flow runs of `flow_name` (newest first), via its REST API."""
+    request = urllib.request.Request(
+        api.rstrip("/") + "/flow_runs/filter", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"flows": {"name": {"any_": [flow_name]}},
+                         "flow_runs": {"start_time": {"is_null_": False}}, "sort": "START_TIME_DESC",
+                         "limit": limit}).encode())
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())

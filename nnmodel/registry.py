@@ -91,20 +91,28 @@ class Registry:
             raise SetupError(f"no trained model in {self.folder}: run `digits train` first")
         return self.path(current["version"])
 
-    def promote(self, version: str, force: bool = False, reason: str = "") -> dict:
+    def promote(self, version: str, force: bool = False, reason: str = "", scores: dict | None = None) -> dict:
         """Make `version` current if its validation accuracy beats the current model's (or `force`).
 
-        Returns the decision: promoted, candidate and current versions with their validation
-        accuracies, and why. The decision is appended to promotions.jsonl.
+        `scores`, when given, are both models measured on the same data:
+        {"current": VERSION or None, "candidate": {"validation": acc, "test": acc}, "current_scores": {...}};
+        they are used if VERSION is still the current model when the lock is taken, else the
+        accuracies recorded in each model's metadata are compared.
+        Returns the decision (promoted, both versions and accuracies, why), also appended to
+        promotions.jsonl.
         """
         with self.lock():
-            candidate_acc = _val_accuracy(self.metadata(version))
             current = self.current()
-            current_acc = None
-            if current is not None:
-                current_acc = _val_accuracy(self.metadata(current["version"])) if (
-                    self.folder / current["version"] / "model.json").is_file() else None
-            if current is not None and current["version"] == version:
+            current_version = current["version"] if current else None
+            current_exists = current is not None and (self.folder / current["version"] / "model.json").is_file()
+            same_data = scores is not None and scores.get("current") == current_version
+            if same_data:
+                candidate_acc = scores["candidate"].get("validation")
+                current_acc = (scores.get("current_scores") or {}).get("validation")
+            else:
+                candidate_acc = _val_accuracy(self.metadata(version))
+                current_acc = _val_accuracy(self.metadata(current_version)) if current_exists else None
+            if current is not None and current_version == version:
                 promoted, why = False, "already current"
             elif force:
                 promoted, why = True, "forced"
@@ -115,9 +123,12 @@ class Registry:
             else:
                 promoted, why = False, "not better than the current model on validation accuracy"
             decision = {"promoted": promoted, "reason": why, "candidate": version,
-                        "candidate_val_accuracy": candidate_acc,
-                        "current": current["version"] if current else None, "current_val_accuracy": current_acc,
+                        "candidate_val_accuracy": candidate_acc, "current": current_version,
+                        "current_val_accuracy": current_acc, "compared_on_same_data": bool(same_data),
                         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            if same_data:
+                decision["candidate_test_accuracy"] = scores["candidate"].get("test")
+                decision["current_test_accuracy"] = (scores.get("current_scores") or {}).get("test")
             if promoted:
                 atomic.write_json(self.folder / CURRENT, {
                     "version": version, "val_accuracy": candidate_acc, "promoted_at": decision["at"],

@@ -6,7 +6,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import sources, splits
+from tasks import feedback, sources, splits
 
 
 def _retry_on_network_error(task, task_run, state) -> bool:
@@ -56,4 +56,19 @@ def prepare_data(artifacts: str, raw_dir: str, validation_size: int = 5000, seed
     raw, raw_record = sources.read_raw(raw_dir)
     folder, _ = splits.prepare_splits(raw, raw_record, root, validation_size, seed, refresh=True)
     logger.info("wrote splits to %s", folder)
+    return str(folder)
+
+
+@task(name="fold-in-feedback", cache_policy=NO_CACHE)
+def fold_feedback_data(artifacts: str, data_dir: str, feedback_dir: str | None) -> str:
+    """Add the labelled feedback images (<digit>/<image>) to the training split; returns the data folder
+    to train on (the same one when there is no feedback)."""
+    logger = get_run_logger()
+    if not feedback_dir:
+        return data_dir
+    folder, record = feedback.fold_feedback(Path(artifacts), data_dir, feedback_dir, log=logger.warning)
+    if record is None:
+        logger.info("no feedback images in %s", feedback_dir)
+    else:
+        logger.info("folded %d feedback images (digest %s) into %s", record["count"], record["digest"][:12], folder)
     return str(folder)

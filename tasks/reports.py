@@ -50,9 +50,15 @@ def markdown(report: dict, title: str) -> str:
         lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
     if "promotion" in report:
         p = report["promotion"]
-        lines += ["", f"**Promotion:** {'promoted' if p['promoted'] else 'not promoted'} ({p['reason']}); "
-                      f"candidate validation accuracy {_pct(p['candidate_val_accuracy'])}, "
-                      f"current {p['current'] or 'none'} {_pct(p['current_val_accuracy'])}."]
+        lines += ["", "## Promotion: challenger vs current model", "",
+                  f"**Decision:** {'promoted' if p['promoted'] else 'not promoted'} ({p['reason']}).", "",
+                  "| model | version | validation | test |", "|---|---|---|---|",
+                  f"| challenger | {p['candidate']} | {_pct(p['candidate_val_accuracy'])} | "
+                  f"{_pct(p.get('candidate_test_accuracy'))} |",
+                  f"| current | {p['current'] or 'none'} | {_pct(p['current_val_accuracy'])} | "
+                  f"{_pct(p.get('current_test_accuracy'))} |"]
+        if p.get("compared_on_same_data"):
+            lines += ["", "Both models were evaluated on the same validation and test data."]
     test = report["splits"].get("test")
     if test:
         lines += ["", "## Test split per digit", "", "| digit | precision | recall | F1 | support |",

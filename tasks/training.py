@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from nnmodel import modelfile, original
+from nnmodel.errors import DigitsError
 from nnmodel.network import Network
 from nnmodel.registry import Registry
 from nnmodel.train import PRESETS, jittered_copies
@@ -174,7 +175,11 @@ def register_model(artifacts: str, candidate_dir: str, report_dir: str, data_dir
         modelfile.save_model(net, staging, meta)
         if len(net.params_) == 2 and net.hidden == "sigmoid":
             original.save_thetas(net, staging)
-    decision = registry.promote(version, force=force_promote)
+    scores = {"candidate": {split: metrics[split]["accuracy"] for split in ("validation", "test")},
+              **champion_scores(registry, data_dir, logger)}
+    decision = registry.promote(version, force=force_promote, scores=scores)
+    fb = manifest.get("feedback")
+    decision["feedback"] = {"count": fb["count"], "digest": fb["digest"], "dir": fb["dir"]} if fb else None
     report["promotion"] = decision
     report["model"] = version
     reports.write_report(Path(report_dir), report, _test_images(data_dir), f"Training run {Path(report_dir).name}")
@@ -182,6 +187,20 @@ def register_model(artifacts: str, candidate_dir: str, report_dir: str, data_dir
     logger.info("registered %s; %s (%s)", version, "promoted" if decision["promoted"] else "not promoted",
                 decision["reason"])
     return decision
+
+
+def champion_scores(registry: Registry, data_dir: str, logger) -> dict:
+    """The current model's validation and test accuracy on this run's data (the challenger's data)."""
+    current = registry.current()
+    if current is None:
+        return {"current": None, "current_scores": None}
+    try:
+        net, _ = modelfile.load_model(registry.path(current["version"]))
+        scores = {split: net.score(*read_split(Path(data_dir) / f"{split}.parquet")) for split in ("validation", "test")}
+    except DigitsError as exc:
+        logger.warning("current model %s cannot be evaluated: %s", current["version"], exc)
+        scores = None
+    return {"current": current["version"], "current_scores": scores}
 
 
 def _test_images(data_dir: str) -> np.ndarray:

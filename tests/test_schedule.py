@@ -1,0 +1,198 @@
+"""Scheduled retrains on a real `prefect server`, feedback folding and champion/challenger promotion."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from nnmodel.feedback import save_feedback
+from nnmodel.registry import Registry
+from tasks.runs import exclusive_training, read_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digits_cmd(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def api_post(api: str, path: str, body: dict):
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended while waiting for {what}: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` on a free 127.0.0.1 port with its own database; stopped by PID."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(api + "/health", timeout=2) as r:
+                return r.read() == b"true"
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, 90, "the Prefect server to answer /api/health", server)
+        yield api
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def _try_lock(artifacts):
+    """The training lock held by this test (a context manager already entered), or None if taken."""
+    hold = exclusive_training(artifacts)
+    if hold.__enter__():
+        return hold
+    hold.__exit__(None, None, None)
+    return None
+
+
+@pytest.mark.slow
+def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefect_server, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    env = dict(os.environ, PREFECT_API_URL=prefect_server)
+    serve = digits_cmd("--artifacts", str(artifacts), "schedule", "--interval", "5", "--preset", "quick",
+                       "--name", "test-retrain", env=env)
+    try:
+        first = wait_for(lambda: [r for r in read_runs(artifacts) if r["outcome"] != "skipped"], 240,
+                         "a scheduled run to finish", serve)[-1]
+        assert first["outcome"] == "promoted", first
+        assert Registry(artifacts).current()["version"] == first["version"]
+        assert (artifacts / "models" / first["version"] / "model.npz").is_file()
+
+        # while another training holds the artifacts folder, the next scheduled run is skipped
+        hold = wait_for(lambda: _try_lock(artifacts), 120, "the training lock to be free")
+        try:
+            versions = Registry(artifacts).versions()
+            skipped = wait_for(lambda: [r for r in read_runs(artifacts) if r["outcome"] == "skipped"], 120,
+                               "a scheduled run to be skipped", serve)[0]
+            assert Registry(artifacts).versions() == versions  # a skipped run registers nothing
+        finally:
+            hold.__exit__(None, None, None)
+        assert "in progress" in skipped["reason"]
+
+        runs = api_post(prefect_server, "/flow_runs/filter", {
+            "flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+        assert len(runs) >= 2 and all(r["deployment_id"] for r in runs)
+        deployments = api_post(prefect_server, "/deployments/filter", {})
+        assert [d["name"] for d in deployments] == ["test-retrain"]
+        assert first["flow_run_id"] in {r["id"] for r in runs}
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    assert "Traceback" not in err, err[-3000:]
+
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "runs"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "promoted" in out.stdout and "skipped" in out.stdout
+    assert "on the Prefect server" in out.stdout and "Completed" in out.stdout
+
+
+@pytest.mark.slow
+def test_feedback_changes_the_data_and_a_worse_challenger_is_not_promoted(prefect_harness, registered_artifacts,
+                                                                          mnist_raw):
+    from flows.training import training_flow
+
+    artifacts = registered_artifacts
+    champion = Registry(artifacts).current()["version"]
+    for i in range(20):
+        save_feedback(artifacts / "feedback", mnist_raw.test_images[i] / 255, int(mnist_raw.test_labels[i]))
+
+    decision = training_flow(str(artifacts), preset="quick", show_progress=False)
+    assert not decision["promoted"], decision
+    assert decision["compared_on_same_data"]
+    assert decision["current"] == champion
+    assert decision["current_val_accuracy"] > decision["candidate_val_accuracy"]
+    assert decision["current_test_accuracy"] > 0.9  # the champion re-scored on this run's test data
+    assert Registry(artifacts).current()["version"] == champion
+
+    data_dir = Path(decision["data_dir"])
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    assert "+feedback-" in data_dir.name
+    assert manifest["feedback"]["count"] == 20 and manifest["counts"]["train"] == 55000 + 20
+    meta = Registry(artifacts).metadata(decision["candidate"])
+    assert meta["data"]["feedback"]["digest"] == manifest["feedback"]["digest"]
+    report = (Path(decision["report"]) / "report.md").read_text()
+    assert "not promoted" in report and champion in report and decision["candidate"] in report
+
+    base = training_flow(str(artifacts), preset="quick", show_progress=False, use_feedback=False)
+    assert Path(base["data_dir"]) == Path(manifest["base_data_dir"]) != data_dir
+
+    save_feedback(artifacts / "feedback", mnist_raw.test_images[20] / 255, int(mnist_raw.test_labels[20]))
+    more = training_flow(str(artifacts), preset="quick", show_progress=False)
+    more_manifest = json.loads((Path(more["data_dir"]) / "manifest.json").read_text())
+    assert more_manifest["feedback"]["digest"] != manifest["feedback"]["digest"]
+    assert more_manifest["feedback"]["count"] == 21
+
+    outcomes = [r["outcome"] for r in read_runs(artifacts)]
+    assert outcomes == ["not promoted"] * 3
+
+
+def test_schedule_without_a_server_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--interval", "60"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "prefect server start" in out.stderr
+
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--cron", "0 3 * * 0"], cwd=ROOT,
+                         env=dict(env, PREFECT_API_URL=dead), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "not reachable" in out.stderr and out.stderr.count("\n") == 1
+    assert time.monotonic() - started < 15
+
+
+def test_schedule_rejects_a_bad_cron_expression(prefect_server):
+    env = dict(os.environ, PREFECT_API_URL=prefect_server)
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--cron", "not a cron"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "bad schedule" in out.stderr, out.stderr
