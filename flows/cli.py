@@ -19,6 +19,13 @@ artifacts live under --artifacts DIR, else $DIGITS_HOME, else ./artifacts:
   raw/        verified MNIST arrays       data/       Parquet splits + manifest
   models/     model versions + current    reports/    evaluation reports
   feedback/   labelled drawings           predictions/ batch prediction CSVs
+  runs/       training run history
+
+typical session:
+  digits train                      # fetch, prepare, train, evaluate, register (~1 min)
+  digits predict scans/ --out scans.csv
+  digits gui                        # draw a digit; press 0-9 to save a correction
+  digits runs                       # what each training run scored and decided
 """
 
 

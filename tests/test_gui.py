@@ -5,6 +5,7 @@ the window's state as well as its title; two start the real `digits gui` command
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shlex
@@ -32,6 +33,7 @@ def tk_root(xvfb):
     root = tk.Tk(className="digits")
     yield root
     root.destroy()
+    gc.collect()  # free the viewers' Tk variables here, not later in some other thread
 
 
 @pytest.fixture

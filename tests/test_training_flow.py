@@ -15,6 +15,7 @@ import pytest
 
 from nnmodel import modelfile, original
 from nnmodel.registry import Registry
+from tasks.runs import read_runs
 from tasks.splits import read_split
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,8 @@ def test_first_model_is_registered_with_full_metadata(trained):
     assert net.score(X, y) == pytest.approx(meta["metrics"]["test"]["accuracy"])
     legacy = original.predict(np.loadtxt(folder / "Theta1.txt"), np.loadtxt(folder / "Theta2.txt"), X)
     assert np.mean(legacy == net.predict(X)) > 0.999
-    assert not any((root / "runs").iterdir())  # the work folder was cleaned up
+    assert not [p for p in (root / "runs").iterdir() if p.is_dir()]  # the work folder was cleaned up
+    assert [r["outcome"] for r in read_runs(root)] == ["promoted"]
 
 
 def test_report_files_are_written(trained):
@@ -59,7 +61,7 @@ def test_report_files_are_written(trained):
     test = report["splits"]["test"]
     assert np.sum(test["confusion"]) == 10000 and len(test["per_class"]) == 10
     assert report["mistakes"] and all(m["true"] != m["predicted"] for m in report["mistakes"])
-    assert "Promotion:** promoted" in (report_dir / "report.md").read_text()
+    assert "**Decision:** promoted" in (report_dir / "report.md").read_text()
     from PIL import Image
 
     assert Image.open(report_dir / "confusion.png").size[0] > 400
@@ -87,7 +89,7 @@ def test_worse_model_is_not_promoted_unless_forced(trained):
     assert worse["candidate_val_accuracy"] < worse["current_val_accuracy"]
     assert Registry(root).current()["version"] == first["candidate"]
     text = (Path(worse["report"]) / "report.md").read_text()
-    assert "not promoted" in text and f"current {first['candidate']}" in text
+    assert "not promoted" in text and f"| current | {first['candidate']} |" in text
     forced = training_flow(str(root), preset="quick", maxiter=2, seed=1, force_promote=True, show_progress=False)
     assert forced["promoted"] and Registry(root).current()["version"] == forced["candidate"]
     Registry(root).promote(first["candidate"], force=True)  # leave the good model current
