@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--maxiter", type=int)
+    parser.add_argument("--dense", action="store_true", help="ours: dense input products (no sparse path)")
     args = parser.parse_args()
     data = prepared_data()
     X, y = splits.read_split(data / "train.parquet")
@@ -61,11 +62,12 @@ def main() -> None:
         X_fit, y_fit = jittered_copies(X, y, recipe["jitter_copies"], seed=args.seed)
         net = Network(hidden_sizes=recipe["hidden_sizes"], hidden=recipe["hidden"], output=recipe["output"],
                       lam=recipe["lam"], seed=args.seed, init_scale=recipe["init_scale"])
-        net.fit(X_fit, y_fit, maxiter=recipe["maxiter"], memory=recipe["memory"])
+        net.fit(X_fit, y_fit, maxiter=recipe["maxiter"], memory=recipe["memory"], sparse=False if args.dense else None)
         seconds = time.perf_counter() - started
         accuracy = net.score
         iterations, examples = net.n_iter_, len(X_fit)
-    print(json.dumps({"impl": args.impl, "preset": args.preset if args.impl == "ours" else "plain float64",
+    preset = (args.preset + (" (dense inputs)" if args.dense else "")) if args.impl == "ours" else "plain float64"
+    print(json.dumps({"impl": args.impl, "preset": preset,
                       "seed": args.seed, "seconds": round(seconds, 2), "iterations": iterations,
                       "examples": examples, "test": accuracy(Xt, yt), "validation": accuracy(Xv, yv),
                       "train": accuracy(X, y),

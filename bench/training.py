@@ -1,11 +1,12 @@
 """Training benchmarks; each training runs in its own process (bench/train_one.py), interleaved.
 
-  speed     ours (default and original presets) vs the plain float64 yardstick, same 70 iterations;
-            reports time ratios against the yardstick measured in the same run, accuracies, peak RSS
+  speed     ours (default and original presets; the original also with dense inputs, our earlier
+            version) vs the plain float64 yardstick, same 70 iterations, seeds 0-2 interleaved;
+            reports median time ratios against the yardstick measured in the same run, accuracies, peak RSS
   accuracy  the default preset over seeds 0, 1, 2 (median test accuracy), beside the original preset
   best      the best preset once (time and accuracy)
 
-Run: .venv/bin/python bench/training.py speed [--rounds 2]
+Run: .venv/bin/python bench/training.py speed [--seeds 3]
      .venv/bin/python bench/training.py accuracy
      .venv/bin/python bench/training.py best
 """
@@ -41,17 +42,22 @@ def table(rows: list[dict], baseline: float | None = None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["speed", "accuracy", "best"])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3, help="speed: seeds 0..N-1 of every implementation")
     args = parser.parse_args()
     if args.mode == "speed":
         rows = []
-        for _ in range(args.rounds):
-            rows += [run("--impl", "yardstick"), run("--preset", "default"), run("--preset", "original")]
+        for seed in range(args.seeds):  # interleaved: every implementation once per seed
+            s = str(seed)
+            rows += [run("--impl", "yardstick", "--seed", s), run("--preset", "default", "--seed", s),
+                     run("--preset", "original", "--seed", s), run("--preset", "original", "--seed", s, "--dense")]
         base = statistics.median(r["seconds"] for r in rows if r["impl"] == "yardstick")
+        base_acc = statistics.median(r["test"] for r in rows if r["impl"] == "yardstick")
         table(rows, base)
-        for preset in ("default", "original"):
-            mine = statistics.median(r["seconds"] for r in rows if r["preset"] == preset)
-            print(f"\nmedian time ratio, ours {preset} / yardstick: {mine / base:.2f}x")
+        print(f"\nyardstick: median {base:.1f} s, median test accuracy {base_acc:.2%}")
+        for label in ("ours default", "ours original", "ours original (dense inputs)"):
+            mine = [r for r in rows if f"{r['impl']} {r['preset']}" == label]
+            print(f"{label}: median time ratio {statistics.median(r['seconds'] for r in mine) / base:.2f}x, "
+                  f"median test accuracy {statistics.median(r['test'] for r in mine):.2%}")
     elif args.mode == "accuracy":
         rows = [run("--preset", preset, "--seed", str(seed)) for seed in (0, 1, 2) for preset in ("default", "original")]
         table(rows)

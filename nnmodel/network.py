@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from nnmodel.sparse_input import SparseRows
+
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUTS = ("softmax", "sigmoid")
 
@@ -60,12 +62,17 @@ def unpack(flat: np.ndarray, sizes, dtype=np.float32):
 
 
 def forward(params, X: np.ndarray, hidden: str = "sigmoid"):
-    """Activations of every layer: [X, a_1, ..., a_{L-1}, z_L] (the output layer left as logits)."""
+    """Activations of every layer: [X, a_1, ..., a_{L-1}, z_L] (the output layer left as logits).
+    X: (m, n_inputs) array, or SparseRows for training on mostly-zero inputs."""
     acts = [X]
     for i, (W, b) in enumerate(params):
+        last = i == len(params) - 1
+        if isinstance(acts[-1], SparseRows):  # bias and activation fused into the parallel blocks
+            acts.append(acts[-1].dot(W.T, add=b, then=None if last else lambda rows: activate(rows, hidden)))
+            continue
         z = acts[-1] @ W.T
         z += b
-        acts.append(z if i == len(params) - 1 else activate(z, hidden))
+        acts.append(z if last else activate(z, hidden))
     return acts
 
 
@@ -102,7 +109,7 @@ def cost_and_grad(params, X: np.ndarray, Y: np.ndarray, lam: float, hidden: str 
     grads = [None] * len(params)
     for i in range(len(params) - 1, -1, -1):
         W, _ = params[i]
-        dW = delta.T @ acts[i]
+        dW = acts[i].tdot(delta).T if isinstance(acts[i], SparseRows) else delta.T @ acts[i]
         dW += (lam / m) * W
         grads[i] = (dW, delta.sum(axis=0))
         if i:

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from nnmodel.network import cost_and_grad, init_params, pack, unpack
+from nnmodel.sparse_input import SparseRows, worth_it
 
 # Recipes. "default" is the classic 784-100-10 / 70 iterations / lambda 0.1 with a softmax output,
 # a longer L-BFGS memory and one jittered copy of the training images (BENCHMARKS.md has the measured
@@ -93,14 +94,15 @@ def fold_centering(params, mean: np.ndarray):
 
 def fit_lbfgsb(net, X, y, maxiter: int = 70, tol: float = 1e-10, X_val=None, y_val=None,
                eval_every: int = 10, patience: int | None = None, progress=None, init=None,
-               memory: int = 10, center: bool = False):
+               memory: int = 10, center: bool = False, sparse: bool | None = None):
     """Fit `net` on X (m, n_inputs) in [0, 1], y (m,) by minimising its cost with L-BFGS-B.
 
     progress(info) is called every iteration with iteration, maxiter, loss, grad_norm, seconds,
     eta_seconds and (every `eval_every` iterations, if validation data is given) val_accuracy.
     With `patience`, training stops after that many evaluations without a better validation
     accuracy and keeps the best parameters seen. `init` continues from given params. `memory` is
-    L-BFGS-B's number of stored corrections (maxcor).
+    L-BFGS-B's number of stored corrections (maxcor). `sparse` computes the input-layer products
+    from sparse row blocks in parallel (None: when X is mostly zeros; same results, faster).
     Sets net.params_, net.n_iter_, net.history_, net.stop_reason_; returns net.
     """
     dtype = np.dtype(net.dtype)
@@ -115,6 +117,8 @@ def fit_lbfgsb(net, X, y, maxiter: int = 70, tol: float = 1e-10, X_val=None, y_v
     def to_params(flat):
         return fold_centering(unpack(flat, sizes, dtype), mean)
     Y = one_hot(y, net.n_classes, dtype)
+    net.sparse_inputs_ = (not center) and (worth_it(X) if sparse is None else bool(sparse))
+    X = SparseRows(X) if net.sparse_inputs_ else X
     sizes = net.sizes
     last = {}
 
@@ -153,9 +157,13 @@ def fit_lbfgsb(net, X, y, maxiter: int = 70, tol: float = 1e-10, X_val=None, y_v
             raise StopIteration
 
     x0 = pack(fold_centering(init, -mean) if init is not None else init_params(sizes, net.seed, dtype, net.init_scale))
-    with single_threaded_scipy_blas():
-        result = minimize(objective, x0, jac=True, method="L-BFGS-B", callback=callback,
-                          options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-8, "maxcor": memory})
+    try:
+        with single_threaded_scipy_blas():
+            result = minimize(objective, x0, jac=True, method="L-BFGS-B", callback=callback,
+                              options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-8, "maxcor": memory})
+    finally:
+        if isinstance(X, SparseRows):
+            X.close()
     flat = result.x
     net.stop_reason_ = str(result.message)
     if patience is not None and best["flat"] is not None and state["since_best"] >= patience:

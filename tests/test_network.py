@@ -110,3 +110,25 @@ def test_fit_predict_score_surface():
     assert net.score(X, y) > 0.95
     assert net.n_iter_ <= 40 and len(net.history_) == net.n_iter_
     assert net.history_[-1]["loss"] < net.history_[0]["loss"]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_sparse_row_blocks_give_the_dense_cost_and_gradients(threads, mnist_raw):
+    from nnmodel.network import cost_and_grad, init_params
+    from nnmodel.sparse_input import SparseRows, worth_it
+
+    X = mnist_raw.train_images[:1001].reshape(-1, 784).astype(np.float32) / 255
+    assert worth_it(X) and not worth_it(np.ones_like(X))
+    Y = np.eye(10, dtype=np.float32)[mnist_raw.train_labels[:1001]]
+    params = init_params((784, 30, 10), seed=1, dtype=np.float32, scale=0.1)
+    sparse = SparseRows(X, threads=threads)
+    try:
+        for output in ("softmax", "sigmoid"):
+            cost, grads = cost_and_grad(params, X, Y, 0.1, "sigmoid", output)
+            cost_s, grads_s = cost_and_grad(params, sparse, Y, 0.1, "sigmoid", output)
+            assert cost_s == pytest.approx(cost, rel=1e-5)
+            for (dW, db), (dW_s, db_s) in zip(grads, grads_s):
+                np.testing.assert_allclose(dW_s, dW, rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(db_s, db, rtol=1e-4, atol=1e-6)
+    finally:
+        sparse.close()
