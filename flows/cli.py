@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--recursive", action="store_true", help="include sub-folders")
     predict.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: one per core)")
     predict.add_argument("--chunk-size", type=int, metavar="N",
-                         help="files per task (default: about two chunks per worker, 256 to 5,000 files)")
+                         help="files per task (default: one chunk per worker, 256 to 5,000 files)")
     predict.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                          help="below this confidence the status is low_confidence (default 0)")
     predict.add_argument("--resume", action="store_true", help="keep rows already written to --out and do the rest")

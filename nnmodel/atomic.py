@@ -19,8 +19,9 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path beside `target`; on success rename it over `target`, else delete it."""
+def atomic_path(target: str | os.PathLike, suffix: str = "", durable: bool = True):
+    """Yield a temporary path beside `target`; on success rename it over `target`, else delete it.
+    `durable` also syncs the data to disk before the rename (survives a power cut, not only a kill)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".partial", dir=target.parent)
@@ -28,22 +29,24 @@ def atomic_path(target: str | os.PathLike, suffix: str = ""):
     tmp = Path(tmp)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
+def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
+    with atomic_path(target, durable=durable) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
 
-def write_text(target: str | os.PathLike, text: str) -> Path:
-    return write_bytes(target, text.encode("utf-8"))
+def write_text(target: str | os.PathLike, text: str, durable: bool = True) -> Path:
+    return write_bytes(target, text.encode("utf-8"), durable)
 
 
 def write_json(target: str | os.PathLike, obj) -> Path:

@@ -22,6 +22,7 @@ MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused
 WORKING_SIZE = 512                # larger images are reduced to about this before any other work
 INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is above this
 MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
+BATCH_PIXELS = 16_000_000         # decoded pixels preprocessed together (64 MB as float32)
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
 
 
@@ -198,17 +199,34 @@ def preprocess_image(image: Image.Image | np.ndarray | str | os.PathLike | bytes
     return preprocess_greys([as_grey(image)])[0]
 
 
-def preprocess_files(paths: list[str]) -> list[Preprocessed | DataError]:
-    """Many files at once (same result as preprocess_image on each); a bad file gives its DataError."""
-    greys, errors = [], {}
+def preprocess_files(paths: list[str], max_batch_pixels: int = BATCH_PIXELS) -> list[Preprocessed | DataError]:
+    """Many files at once (same result as preprocess_image on each); a bad file gives its DataError.
+
+    Decoded images are preprocessed in batches of at most `max_batch_pixels` grey pixels, so memory
+    stays bounded however many (or however large) the files are."""
+    results: list[Preprocessed | DataError] = []
+    greys: list[np.ndarray] = []
+    pending = 0
+
+    def flush():
+        nonlocal pending
+        done = preprocess_greys([g for g in greys if g is not None])
+        it = iter(done)
+        results.extend(next(it) if g is not None else None for g in greys)
+        greys.clear()
+        pending = 0
+
+    errors: dict[int, DataError] = {}
     for i, path in enumerate(paths):
         try:
-            greys.append(as_grey(path))
+            grey = as_grey(path)
         except DataError as exc:
-            errors[i] = exc
-            greys.append(np.zeros((1, 1), np.float32))
+            errors[i], grey = exc, None
         except Exception as exc:  # a decoder's own failure is this file's problem, not the batch's
-            errors[i] = DataError(f"{path}: cannot decode ({type(exc).__name__}: {exc})")
-            greys.append(np.zeros((1, 1), np.float32))
-    results = preprocess_greys(greys)
+            errors[i], grey = DataError(f"{path}: cannot decode ({type(exc).__name__}: {exc})"), None
+        greys.append(grey)
+        pending += 0 if grey is None else grey.size
+        if pending >= max_batch_pixels:
+            flush()
+    flush()
     return [errors.get(i, result) for i, result in enumerate(results)]

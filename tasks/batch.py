@@ -43,11 +43,11 @@ def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[
                         entries.append((folder, os.path.normpath(os.path.join(rel_dir, name))))
         else:
             try:
-                names = os.listdir(base)
+                with os.scandir(base) as listing:  # file types come with the listing: no stat per file
+                    entries += [(folder, e.name) for e in listing if not e.name.startswith(".") and e.is_file()]
             except OSError as exc:
                 errors.append(error_row(folder, ".", f"cannot read folder ({exc.strerror})"))
                 continue
-            entries += [(folder, name) for name in names if not name.startswith(".") and (base / name).is_file()]
     order = {folder: i for i, folder in enumerate(folders)}
     entries.sort(key=lambda e: (order[e[0]], e[1]))
     return entries, errors
@@ -133,9 +133,11 @@ def process_pool(workers: int):
     return _POOLS[workers]
 
 
-def write_rows(path: Path, rows: list[list]) -> Path:
-    """Write rows (lists in COLUMNS order, with a header) to `path` atomically."""
-    with atomic.atomic_path(path) as tmp:
+def write_rows(path: Path, rows: list[list], durable: bool = False) -> Path:
+    """Write rows (lists in COLUMNS order, with a header) to `path` atomically (all or nothing, even
+    if killed). Part files skip fsync (`durable=False`): a kill cannot lose them, only a power cut,
+    and `--resume` then redoes them; the merged CSV is always synced."""
+    with atomic.atomic_path(path, durable=durable) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(COLUMNS)
@@ -213,9 +215,10 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
 
 
 def auto_chunk_size(n_files: int, workers: int) -> int:
-    """About two chunks per worker: Prefect costs ~40 ms per task run here, so fewer, larger chunks
-    are faster, while 5,000 files (~16 MB of pixels) bounds memory and the work lost to a kill."""
-    return int(min(5000, max(256, -(-n_files // (2 * max(workers, 1))))))
+    """One chunk per worker, 256 to 5,000 files: Prefect costs ~40 ms per task run here, so fewer,
+    larger chunks are faster (BENCHMARKS.md), while 5,000 files bounds the work lost to a kill.
+    (Memory per chunk is bounded by preprocess_files' batches, whatever the image sizes.)"""
+    return int(min(5000, max(256, -(-n_files // max(workers, 1)))))
 
 
 def chunked(items: list, size: int) -> list[list]:

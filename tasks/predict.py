@@ -17,7 +17,7 @@ from tasks import batch
 def plan_batch(folders: list[str], out: str, recursive: bool, chunk_size: int | None, resume: bool,
                workers: int = 1) -> dict:
     """List the files, drop those already done (when resuming), and cut the rest into chunks
-    (`chunk_size` files each; None: about two chunks per worker, 256 to 5,000 files each).
+    (`chunk_size` files each; None: one chunk per worker, 256 to 5,000 files each).
 
     Each chunk's file list goes to a `.todo.json` file beside its part, so tasks pass paths.
     Returns {"chunks": [[part path, todo path], ...], "skipped": n, "total": n,
@@ -47,7 +47,7 @@ def plan_batch(folders: list[str], out: str, recursive: bool, chunk_size: int | 
     chunks = []
     for i, chunk in enumerate(batch.chunked(files, chunk_size)):
         todo = parts / f"part-{first + i:06d}.todo.json"
-        atomic.write_text(todo, json.dumps(chunk))
+        atomic.write_text(todo, json.dumps(chunk), durable=False)  # redone by --resume if lost
         chunks.append([str(parts / f"part-{first + i:06d}.csv"), str(todo)])
     get_run_logger().info("%d files to classify in %d chunks (%d already done)", len(files), len(chunks), skipped)
     return {"chunks": chunks, "skipped": skipped, "total": len(files) + skipped + len(folder_errors),

@@ -109,3 +109,27 @@ def test_rerendered_test_digits_keep_accuracy(variant, trained_model, mnist_raw,
     accuracy = np.mean([int(row["predicted"]) == y for row, y in zip(rows, labels)])
     print(f"{variant}: {accuracy:.4f} vs clean {clean:.4f}")
     assert accuracy >= clean - 0.01, f"{variant}: {accuracy:.4f} vs clean {clean:.4f}"
+
+
+def test_files_are_preprocessed_in_bounded_batches_with_the_same_results(tmp_path, mnist_raw):
+    from PIL import Image
+
+    from nnmodel.errors import DataError
+    from nnmodel.preprocess import preprocess_files
+
+    paths = []
+    for i in range(12):
+        size = 28 if i % 3 else 300  # mixed sizes, so batches mix shapes too
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(mnist_raw.test_images[i]).resize((size, size)).save(path)
+        paths.append(str(path))
+    (tmp_path / "bad.png").write_text("not an image")
+    paths.insert(5, str(tmp_path / "bad.png"))
+    whole = preprocess_files(paths)
+    small = preprocess_files(paths, max_batch_pixels=50_000)  # a flush every image or two
+    assert len(whole) == len(small) == 13
+    for a, b in zip(whole, small):
+        if isinstance(a, DataError):
+            assert isinstance(b, DataError) and str(a) == str(b)
+        else:
+            assert a.blank == b.blank and np.array_equal(a.pixels, b.pixels)
