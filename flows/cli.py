@@ -400,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The training flow: fetch -> prepare -> train -> evaluate -> register. The new model "
                     "becomes current only if it beats the current one on validation accuracy.")
     train.add_argument("--preset", default="default", choices=list(PRESETS),
-                       help="recipe: default (784-100-10, 70 iterations, ~40 s), original (the original "
-                            "project's recipe), best (wider, longer, ~15 min), quick (a small smoke test)")
+                       help="recipe: default (784-100-10, 70 iterations, ~25 s), original (the original "
+                            "project's recipe), best (wider, longer, ~5-8 min), quick (a small smoke test)")
     train.add_argument("--hidden", type=int, metavar="N", help="hidden units (overrides the preset)")
     train.add_argument("--maxiter", type=int, metavar="N", help="L-BFGS-B iterations (overrides the preset)")
     train.add_argument("--lambda", dest="lam", type=float, metavar="L", help="L2 regularisation (overrides the preset)")
