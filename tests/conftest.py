@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from flows import runtime
 
@@ -139,3 +140,28 @@ def prefect_server(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
+
+
+def write_digits(folder: Path, digits: np.ndarray, names=None) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names or [f"digit-{i:05d}.png" for i in range(len(digits))]
+    for name, d in zip(names, digits):
+        Image.fromarray(d).save(folder / name)
+    return names
+
+
+@pytest.fixture
+def messy_folder(tmp_path, mnist_raw) -> Path:
+    folder = tmp_path / "in"
+    write_digits(folder, mnist_raw.test_images[:20])
+    write_digits(folder / "sub dir", mnist_raw.test_images[20:23], ["a b.png", "ünïcødé 7.png", "c.png"])
+    (folder / "zero.png").write_bytes(b"")
+    (folder / "text.png").write_text("this is not a picture\n")
+    (folder / "notes.txt").write_text("hello\n")
+    Image.fromarray(mnist_raw.test_images[0]).resize((300, 300)).save(folder / "cut.png")
+    (folder / "cut.png").write_bytes((folder / "cut.png").read_bytes()[:400])
+    Image.fromarray(mnist_raw.test_images[1]).resize((300, 300)).convert("RGB").save(folder / "cut.jpg")
+    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:600])
+    Image.new("L", (50, 50), 255).save(folder / "white.png")
+    (folder / ".hidden.png").write_bytes(b"")
+    return folder

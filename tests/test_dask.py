@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, wait_for
-from test_predict import cli, messy_folder  # noqa: F401  (a fixture)
+from test_predict import cli
 
 pytest.importorskip("prefect_dask", reason="the test extra installs prefect-dask")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -60,7 +60,7 @@ def dask_cluster(tmp_path, prefect_server):
 
 
 @pytest.mark.slow
-def test_dask_cluster_gives_the_same_csv_as_a_local_run(tmp_path, registered_artifacts, messy_folder,  # noqa: F811
+def test_dask_cluster_gives_the_same_csv_as_a_local_run(tmp_path, registered_artifacts, messy_folder,
                                                          dask_cluster, prefect_server):
     local = tmp_path / "local.csv"
     on_dask = tmp_path / "dask.csv"

@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from conftest import write_digits
 
 from tasks import batch
 
@@ -23,36 +23,11 @@ def read_csv(path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def write_digits(folder: Path, digits: np.ndarray, names=None) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    names = names or [f"digit-{i:05d}.png" for i in range(len(digits))]
-    for name, d in zip(names, digits):
-        Image.fromarray(d).save(folder / name)
-    return names
-
-
 def cli(args, env_extra=None, **kwargs):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
                           timeout=300, **kwargs)
-
-
-@pytest.fixture
-def messy_folder(tmp_path, mnist_raw) -> Path:
-    folder = tmp_path / "in"
-    write_digits(folder, mnist_raw.test_images[:20])
-    write_digits(folder / "sub dir", mnist_raw.test_images[20:23], ["a b.png", "ünïcødé 7.png", "c.png"])
-    (folder / "zero.png").write_bytes(b"")
-    (folder / "text.png").write_text("this is not a picture\n")
-    (folder / "notes.txt").write_text("hello\n")
-    Image.fromarray(mnist_raw.test_images[0]).resize((300, 300)).save(folder / "cut.png")
-    (folder / "cut.png").write_bytes((folder / "cut.png").read_bytes()[:400])
-    Image.fromarray(mnist_raw.test_images[1]).resize((300, 300)).convert("RGB").save(folder / "cut.jpg")
-    (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:600])
-    Image.new("L", (50, 50), 255).save(folder / "white.png")
-    (folder / ".hidden.png").write_bytes(b"")
-    return folder
 
 
 def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registered_artifacts, messy_folder, mnist_raw):
