@@ -502,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.artifacts_root = runtime.artifacts_root(args.artifacts)
     runtime.configure(args.verbose)
+    runtime.reap_orphaned_temporary_servers()
     try:
         if args.command not in ("gui", "models", "runs", "schedule"):
             runtime.check_api()

@@ -110,3 +110,38 @@ def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float =
                          "limit": limit}).encode())
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def reap_orphaned_temporary_servers() -> int:
+    """Stop Prefect temporary servers whose owner died without stopping them; returns how many.
+
+    Each command that runs a flow starts a temporary Prefect server as its child and stops it at exit;
+    a `kill -9` of the command cannot, and the server would run on. Such a server (this user's, marked
+    ephemeral by Prefect, re-parented to init) serves nobody, so the next `digits` command stops it.
+    Linux only (reads /proc); elsewhere it does nothing."""
+    import signal
+
+    if not os.path.isdir("/proc"):
+        return 0
+    reaped = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != 1:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                if b"prefect.server.api.server:create_app" not in fh.read():
+                    continue
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if b"PREFECT__SERVER_EPHEMERAL=1" not in fh.read().split(b"\0"):
+                    continue
+            os.kill(int(entry.name), signal.SIGTERM)
+            reaped += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return reaped

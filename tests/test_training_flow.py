@@ -15,6 +15,7 @@ import pytest
 
 from nnmodel import modelfile, original
 from nnmodel.registry import Registry
+from conftest import wait_for
 from tasks.runs import read_runs
 from tasks.splits import read_split
 
@@ -124,3 +125,30 @@ def test_killed_training_leaves_no_partial_model(tmp_path, sig):
     assert not models.exists() or [p.name for p in models.iterdir() if p.name != ".lock"] == []
     if sig == signal.SIGINT:
         assert "interrupted" in proc.stderr.read()
+    # a kill -9 leaves the command's temporary Prefect server behind; the next command stops it
+    if sig == signal.SIGKILL:
+        assert temporary_servers_of(env["PREFECT_HOME"]), "expected the killed command's server to be left over"
+    assert wait_for(lambda: not temporary_servers_of(env["PREFECT_HOME"]) or _run_digits(root, env), 60,
+                    "the orphaned temporary server to be stopped")
+
+
+def temporary_servers_of(prefect_home: str) -> list[int]:
+    """PIDs of Prefect temporary servers started with this PREFECT_HOME."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"create_app" in cmdline and f"PREFECT_HOME={prefect_home}".encode() in environ:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _run_digits(root, env) -> bool:
+    """Run a quick `digits` command (which stops orphaned temporary servers); False to keep waiting."""
+    subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(root), "runs"], env=env,
+                   capture_output=True, timeout=60)
+    return False
