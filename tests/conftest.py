@@ -107,6 +107,17 @@ def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True and all its children: SIGTERM, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """A real `prefect server start` on a free 127.0.0.1 port with its own database; stopped by PID."""
@@ -132,13 +143,7 @@ def prefect_server(tmp_path_factory):
         wait_for(healthy, 90, "the Prefect server to answer /api/health", server)
         yield api
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
         log.close()
 
 

@@ -1,17 +1,15 @@
 """`digits predict --dask`: the chunks run on a real Dask cluster (scheduler + worker on 127.0.0.1)."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import free_port, stop_process_group, wait_for
 from test_predict import cli
 
 pytest.importorskip("prefect_dask", reason="the test extra installs prefect-dask")
@@ -22,16 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen([DASK, *args], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT,
                             start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture
@@ -55,8 +43,8 @@ def dask_cluster(tmp_path, prefect_server):
         wait_for(worker_joined, 90, "the Dask worker to join", worker)
         yield f"tcp://127.0.0.1:{port}"
     finally:
-        stop(worker)
-        stop(scheduler)
+        stop_process_group(worker)
+        stop_process_group(scheduler)
 
 
 @pytest.mark.slow
