@@ -373,6 +373,10 @@ def cmd_gui(args) -> int:
 # ------------------------------------------------------------------------------------------- parser
 
 
+def add_model_option(parser) -> None:
+    parser.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digits", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -419,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="write evaluation reports for a model",
         description="Accuracy on train/validation/test, per-digit precision/recall/F1, the confusion "
                     "matrix and the worst mistakes, as JSON, CSV, Markdown and PNG under reports/.")
-    evaluate.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    add_model_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     models = commands.add_parser("models", help="list, show and promote model versions",
@@ -444,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  digits predict big/ --out big.csv --resume     # after an interruption")
     predict.add_argument("folders", nargs="+", metavar="DIR", help="folders of images")
     predict.add_argument("--out", metavar="CSV", help="output CSV (default artifacts/predictions/predictions-<time>.csv)")
-    predict.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    add_model_option(predict)
     predict.add_argument("--recursive", action="store_true", help="include sub-folders")
     predict.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: one per core)")
     predict.add_argument("--chunk-size", type=int, metavar="N",
@@ -465,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="keys: 0-9 save as that digit, c or Escape clear, Ctrl+O open an image,\n"
                "      [ and ] brush size, i swap colours")
     which = gui.add_mutually_exclusive_group()
-    which.add_argument("--model", metavar="VERSION", help="model version (default: the current model)")
+    add_model_option(which)
     which.add_argument("--theta", metavar="DIR", help="use the original project's Theta1.txt/Theta2.txt from DIR")
     gui.add_argument("--open", metavar="IMAGE", help="start with this image file recognised")
     gui.add_argument("--brush", type=int, default=20, metavar="PX", help="brush width in pixels (default 20)")

@@ -42,9 +42,6 @@ class SparseRows:
         self.blocks_t = [block.T for block in self.blocks]  # CSC views: X_k.T @ D_k reads D in order
         self.pool = ThreadPoolExecutor(len(self.bounds)) if len(self.bounds) > 1 else None
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def _map(self, fn):
         if self.pool is None:
             return [fn(0)]

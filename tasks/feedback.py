@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from nnmodel import atomic
-from nnmodel.feedback import labelled_files, load_feedback
+from nnmodel.feedback import load_feedback
 from tasks.sources import sha256_file
 from tasks.splits import read_split_uint8, split_table, write_split
 
@@ -38,7 +38,7 @@ def fold_feedback(root: Path, data_dir: str | os.PathLike, feedback_dir: str | o
     the same folder, written once (atomically).
     """
     data_dir = Path(data_dir)
-    if not Path(feedback_dir).is_dir() or not labelled_files(feedback_dir):
+    if not Path(feedback_dir).is_dir():
         return data_dir, None
     images, labels, problems = load_feedback(feedback_dir)
     for problem in problems:
