@@ -163,7 +163,7 @@ def cmd_evaluate(args) -> int:
 def task_runner_for(workers: int, dask_address: str | None):
     """Threads that hand each chunk to a local process pool, or an existing Dask cluster.
 
-    (Prefect's ProcessPoolTaskRunner took ~10 s to start its workers here: BENCHMARKS.md.)"""
+    (Prefect's ProcessPoolTaskRunner took ~10 s to start its workers in a trial here; not in BENCHMARKS.md.)"""
     if dask_address:
         try:
             from prefect_dask import DaskTaskRunner

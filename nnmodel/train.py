@@ -11,8 +11,8 @@ from nnmodel.network import cost_and_grad, init_params, pack, unpack
 from nnmodel.sparse_input import SparseRows, worth_it
 
 # Recipes. "default" is the classic 784-100-10 / 70 iterations / lambda 0.1 with a softmax output,
-# a longer L-BFGS memory and one jittered copy of the training images (BENCHMARKS.md has the measured
-# effect of each); "original" is the original project's recipe (per-class sigmoid output, no copies);
+# a longer L-BFGS memory and one jittered copy of the training images (BENCHMARKS.md compares it with
+# the original recipe; the separate effect of each change was tried during development, not recorded); "original" is the original project's recipe (per-class sigmoid output, no copies);
 # "best" trades time for accuracy; "quick" is a small smoke-test model.
 PRESETS = {
     "default": {"hidden_sizes": [100], "hidden": "sigmoid", "output": "softmax", "lam": 0.1, "maxiter": 70,
@@ -109,7 +109,7 @@ def fit_lbfgsb(net, X, y, maxiter: int = 70, tol: float = 1e-10, X_val=None, y_v
     X = np.ascontiguousarray(X, dtype=dtype)
     # Optionally optimise on mean-centred inputs; the first bias absorbs the mean at the end, so the
     # cost is unchanged and the fitted network takes raw [0, 1] inputs. It fits the training set
-    # faster but generalised worse here (BENCHMARKS.md), hence off by default.
+    # faster but generalised worse in trials during development (not recorded), hence off by default.
     mean = X.mean(axis=0) if center else np.zeros(X.shape[1], dtype=dtype)
     if center:
         X = X - mean
