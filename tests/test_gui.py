@@ -304,3 +304,19 @@ def test_theta_files_of_the_original_project(tmp_path, trained_model, mnist_raw)
     X = mnist_raw.test_images[:500].reshape(-1, 784).astype(np.float32) / 255
     assert np.array_equal(model.network.predict(X), net.predict(X))
     assert "Theta1.txt" in model.description
+
+
+def test_brush_and_colour_keys(viewer, mnist_raw):
+    start = viewer.brush.get()
+    key(viewer, "bracketright")
+    assert viewer.brush.get() == start + 2
+    key(viewer, "bracketleft", "bracketleft")
+    assert viewer.brush.get() == start - 2
+    draw(viewer, digit_strokes(mnist_raw.test_images[0]))
+    key(viewer, "i")
+    assert viewer.canvas.cget("bg") == "white"
+    assert {viewer.canvas.itemcget(item, "fill") for item in viewer.canvas.find_withtag("stroke")} == {"black"}
+    assert predicted(viewer.root.title()) == 7  # the colours changed, not what the network sees
+    key(viewer, "i")
+    assert viewer.canvas.cget("bg") == "black"
+    viewer.brush.set(start)
