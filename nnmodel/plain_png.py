@@ -1,0 +1,67 @@
+"""A fast path for the commonest digit file: a small, plain 8-bit grey PNG (MNIST exports, scans).
+
+Pillow's `Image.open` spends most of its ~25 us per small PNG in Python-level plumbing (plugin
+lookup, chunk dispatch, file wrappers), not in decoding. Here the chunks are walked with `struct`
+and the pixel data goes straight to Pillow's own PNG ("zip") decoder through `Image.frombytes`,
+so the pixels are exactly Pillow's. Anything unusual (colour, alpha, palette, 16-bit, interlaced,
+EXIF, a bad CRC, truncation ...) returns None and the caller takes Pillow's full path, which
+also gives the proper error message. Speed: bench/predict_stages.py.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL_FILE = 1 << 16       # bytes: larger files are left to Pillow, which streams them
+MAX_SIDE = 1024            # pixels: larger images need Pillow's reduction step first
+HARMLESS_CHUNKS = {b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"tEXt", b"zTXt", b"iTXt"}
+
+
+def read_small_file(path: str | os.PathLike) -> bytes | None:
+    """The whole file when it is under SMALL_FILE bytes, else None (one open and one read).
+    OSError (missing, unreadable) propagates."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, SMALL_FILE)
+    finally:
+        os.close(fd)
+    return data if len(data) < SMALL_FILE else None
+
+
+def decode_plain_grey_png(data: bytes) -> np.ndarray | None:
+    """uint8 (height, width) pixels of a plain 8-bit grey, non-interlaced PNG; None for anything else."""
+    if data[:8] != SIGNATURE or data[8:16] != b"\x00\x00\x00\x0dIHDR" or len(data) < 45:
+        return None
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if (depth, colour, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < width <= MAX_SIDE \
+            or not 0 < height <= MAX_SIDE or zlib.crc32(data[12:29]) != struct.unpack_from(">I", data, 29)[0]:
+        return None
+    pos, idat, idat_over = 33, [], False
+    while True:
+        if pos + 12 > len(data):
+            return None  # truncated
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 8 + length
+        if end + 4 > len(data) or zlib.crc32(data[pos + 4: end]) != struct.unpack_from(">I", data, end)[0]:
+            return None  # truncated or corrupt: let Pillow say so
+        if kind == b"IDAT":
+            if idat_over:
+                return None  # pixel data must be one run of IDAT chunks
+            idat.append(data[pos + 8: end])
+        elif kind == b"IEND":
+            break
+        elif kind in HARMLESS_CHUNKS:
+            idat_over = bool(idat)
+        else:
+            return None  # PLTE, tRNS, eXIf, unknown chunks: Pillow's full path
+        pos = end + 4
+    try:
+        image = Image.frombytes("L", (width, height), b"".join(idat), "zip", "L")
+    except (ValueError, OSError, zlib.error):
+        return None
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
