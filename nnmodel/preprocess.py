@@ -23,8 +23,9 @@ MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused
 WORKING_SIZE = 512                # larger images are reduced to about this before any other work
 INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is above this
 MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
-BATCH_PIXELS = 16_000_000         # decoded pixels preprocessed together (64 MB as float32)
+BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as float32: stays in cache)
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
+GROUP_FROM = 16                   # from this many same-shape images, copy boxes by shared offset
 
 
 @dataclass
@@ -146,33 +147,41 @@ def _preprocess_stack(g: np.ndarray) -> list[Preprocessed]:
     crops = np.stack([r1 - r0, c1 - c0], axis=1)  # (n, 2) height, width of each digit's box
     sizes = np.maximum(1, np.round(crops * (20.0 / crops.max(axis=1, keepdims=True)))).astype(np.intp)
     sizes[blank] = 1
-    boxes = np.zeros((n, 20, 20), np.float32)
-    as_is = ~blank & (sizes == crops).all(axis=1)  # already 20 on its longer side: copied, not resized
-    for (top, left), members in group_by(np.stack([r0, c0], axis=1)[as_is], np.flatnonzero(as_is)):
-        window = stretched[members, top: top + 20, left: left + 20]
-        boxes[members, : window.shape[1], : window.shape[2]] = window
-    inside = (np.arange(20) < crops[:, :1])[:, :, None] & (np.arange(20) < crops[:, 1:])[:, None, :]
-    boxes *= inside  # only the digit's box, not whatever ink lies beside it
-    for i in np.flatnonzero(~blank & ~as_is):
+    boxes, to_resize = np.zeros((n, 20, 20), np.float32), ~blank
+    if n >= GROUP_FROM:  # copy the boxes already 20 on their longer side by groups sharing an offset
+        as_is = ~blank & (sizes == crops).all(axis=1)
+        for (top, left), members in group_by(np.stack([r0, c0], axis=1)[as_is], np.flatnonzero(as_is)):
+            window = stretched[members, top: top + 20, left: left + 20]
+            boxes[members, : window.shape[1], : window.shape[2]] = window
+        inside = (np.arange(20) < crops[:, :1])[:, :, None] & (np.arange(20) < crops[:, 1:])[:, None, :]
+        boxes *= inside  # only the digit's box, not whatever ink lies beside it
+        to_resize &= ~as_is
+    for i in np.flatnonzero(to_resize):
         box = fit_in_20x20(stretched[i, r0[i]: r1[i], c0[i]: c1[i]])
         boxes[i, : box.shape[0], : box.shape[1]] = box
     tops, lefts = mass_centred_offsets(boxes, sizes)
     out = np.zeros((n, 28, 28), np.float32)
-    for (top, left), members in group_by(np.stack([tops, lefts], axis=1), np.arange(n)):
-        out[members, top: top + 20, left: left + 20] = boxes[members, : 28 - top, : 28 - left]
+    if n >= GROUP_FROM:
+        for (top, left), members in group_by(np.stack([tops, lefts], axis=1), np.arange(n)):
+            out[members, top: top + 20, left: left + 20] = boxes[members, : 28 - top, : 28 - left]
+    else:
+        for i in range(n):
+            out[i, tops[i]: tops[i] + 20, lefts[i]: lefts[i] + 20] = boxes[i, : 28 - tops[i], : 28 - lefts[i]]
     return [Preprocessed(out[i], bool(blank[i])) for i in range(n)]
 
 
 def group_by(keys: np.ndarray, members: np.ndarray):
-    """(key tuple, members having it) for each distinct row of keys (m, k); members: (m,) indices.
-    Lets images that share an offset be copied with one slice instead of one by one."""
-    if not len(members):
+    """(key, members having it) for each distinct (row, column) pair in keys (m, 2), non-negative;
+    members: (m,) indices. Lets images that share an offset be copied with one slice."""
+    if len(members) <= 1:
+        yield from ((tuple(keys[0].tolist()), members),) if len(members) else ()
         return
-    distinct, which = np.unique(keys, axis=0, return_inverse=True)
-    order = np.argsort(which.ravel(), kind="stable")
-    bounds = np.searchsorted(which.ravel()[order], np.arange(len(distinct) + 1))
-    for key, lo, hi in zip(distinct.tolist(), bounds[:-1], bounds[1:]):
-        yield tuple(key), members[order[lo:hi]]
+    codes = keys[:, 0] * (int(keys[:, 1].max()) + 1) + keys[:, 1]
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(order)]):
+        yield tuple(keys[order[lo]].tolist()), members[order[lo:hi]]
 
 
 def fit_in_20x20(crop: np.ndarray) -> np.ndarray:

@@ -133,3 +133,23 @@ def test_files_are_preprocessed_in_bounded_batches_with_the_same_results(tmp_pat
             assert isinstance(b, DataError) and str(a) == str(b)
         else:
             assert a.blank == b.blank and np.array_equal(a.pixels, b.pixels)
+
+
+def test_a_batch_gives_what_each_image_alone_gives(mnist_raw):
+    """Big same-shape batches take the grouped (vectorised) path, single images the plain loop."""
+    from nnmodel.preprocess import GROUP_FROM, preprocess_greys
+
+    rng = np.random.default_rng(3)
+    greys = []
+    for i in range(3 * GROUP_FROM):
+        canvas = np.zeros((60, 60), np.uint8)  # off-centre, some too small or too big for 20x20
+        digit = np.asarray(Image.fromarray(mnist_raw.test_images[i]).resize([(28, 28), (14, 14), (56, 56)][i % 3]))
+        y, x = rng.integers(0, 60 - digit.shape[0] + 1, 2)
+        canvas[y: y + digit.shape[0], x: x + digit.shape[1]] = digit
+        greys.append(255 - canvas if i % 4 == 0 else canvas)
+    greys.append(np.zeros((60, 60), np.uint8))  # blank
+    together = preprocess_greys(greys)
+    for grey, batched in zip(greys, together):
+        alone = preprocess_greys([grey])[0]
+        assert alone.blank == batched.blank and np.array_equal(alone.pixels, batched.pixels)
+    assert together[-1].blank and sum(r.blank for r in together) == 1
