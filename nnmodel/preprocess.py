@@ -228,7 +228,7 @@ def as_grey(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> np.n
 
 def file_grey(path: str | os.PathLike) -> np.ndarray:
     """Grey (h, w) of an image file, as as_grey: small plain grey PNGs take the fast path (same
-    pixels, a third of the time), everything else Pillow's full path; DataError names the file."""
+    pixels, half the time: BENCHMARKS.md), everything else Pillow's full path; DataError names the file."""
     try:
         data = read_small_file(path)
     except OSError as exc:
