@@ -4,21 +4,27 @@ Measured in one run, interleaved over --rounds, on the same cores:
   bare decode   Image.open + load of every file, one process per worker (the yardstick)
   plain loop    one process: open, preprocess_image, predict one file at a time, write a CSV row
   flow          our predict flow (Prefect, a task per chunk, CSV written), timed around the flow call
-                after the temporary Prefect server is up; and the whole `digits predict` command
+                after the temporary Prefect server is up; and the whole `digits predict` command,
+                with its temporary Prefect server and with PREFECT_API_URL set to a running
+                `prefect server start` (started here on 127.0.0.1)
 
 Run: .venv/bin/python bench/predict.py [--rounds 3] [--workers 2]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import multiprocessing
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,8 +107,12 @@ def main() -> None:
 
         model_dir = str(Registry(artifacts).resolve())
         flow = predict_flow.with_options(task_runner=task_runner_for(args.workers, None))
-        times = {"bare decode": [], "plain loop": [], "flow": [], "digits predict command": []}
-        with runtime.quiet_flow_settings():
+        times = {"bare decode": [], "plain loop": [], "flow": [], "digits predict command": [],
+                 "digits predict command, running server": []}
+        command = [sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "predict", str(folder),
+                   "--out", str(tmp / "cmd.csv"), "--workers", str(args.workers)]
+        command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
+        with runtime.quiet_flow_settings(), running_prefect_server(tmp / "prefect-home") as api:
             flow([str(folder)], str(tmp / "warm.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
             for _ in range(args.rounds):
                 times["bare decode"].append(bare_decode(paths, args.workers))
@@ -110,12 +120,11 @@ def main() -> None:
                 started = time.perf_counter()
                 flow([str(folder)], str(tmp / "flow.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
                 times["flow"].append(time.perf_counter() - started)
-                started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "predict", str(folder),
-                                "--out", str(tmp / "cmd.csv"), "--workers", str(args.workers)]
-                               + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else []),
-                               check=True, capture_output=True, cwd=ROOT)
-                times["digits predict command"].append(time.perf_counter() - started)
+                for name, env in [("digits predict command", None),
+                                  ("digits predict command, running server", dict(os.environ, PREFECT_API_URL=api))]:
+                    started = time.perf_counter()
+                    subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
+                    times[name].append(time.perf_counter() - started)
         n = len(paths)
         base = n / statistics.median(times["bare decode"])
         plain = n / statistics.median(times["plain loop"])
@@ -125,6 +134,33 @@ def main() -> None:
         for name, values in times.items():
             rate = n / statistics.median(values)
             print(f"| {name} | {rate:,.0f} | {rate / base:.2f}x | {rate / plain:.2f}x |")
+
+
+@contextlib.contextmanager
+def running_prefect_server(home: Path):
+    """A `prefect server start` on a free 127.0.0.1 port with its own database; yields its API URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(180):
+            try:
+                with urllib.request.urlopen(api + "/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    raise SystemExit("prefect server start failed") from None
+                time.sleep(0.5)
+        yield api
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def registered_copy(model_dir: Path, root: Path) -> Path:
