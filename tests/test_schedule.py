@@ -69,8 +69,8 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
         runs = api_post(prefect_server, "/flow_runs/filter", {
             "flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
         assert len(runs) >= 2 and all(r["deployment_id"] for r in runs)
-        deployments = api_post(prefect_server, "/deployments/filter", {})
-        assert [d["name"] for d in deployments] == ["test-retrain"]
+        deployments = api_post(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["test-retrain"]}}})
+        assert len(deployments) == 1 and deployments[0]["flow_id"] == runs[0]["flow_id"]
         assert first["flow_run_id"] in {r["id"] for r in runs}
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
@@ -144,3 +144,35 @@ def test_schedule_rejects_a_bad_cron_expression(prefect_server):
     out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--cron", "not a cron"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "bad schedule" in out.stderr, out.stderr
+
+
+@pytest.mark.slow
+def test_a_cron_schedule_keeps_its_time_zone(prefect_server, tmp_path):
+    """Sundays at 03:00 in Paris are 02:00 UTC in winter and 01:00 UTC in summer: the runs the server
+    schedules must follow Paris time, not UTC."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    env = dict(os.environ, PREFECT_API_URL=prefect_server)
+    serve = digits_cmd("--artifacts", str(tmp_path / "artifacts"), "schedule", "--cron", "0 3 * * 0",
+                       "--timezone", "Europe/Paris", "--name", "paris-retrain", env=env)
+    try:
+        query = {"deployments": {"name": {"any_": ["paris-retrain"]}}}
+        deployment = wait_for(lambda: api_post(prefect_server, "/deployments/filter", query), 120,
+                              "the deployment to be created", serve)[0]
+        schedule = deployment["schedules"][0]["schedule"]
+        assert schedule["cron"] == "0 3 * * 0" and schedule["timezone"] == "Europe/Paris"
+        start = datetime.now(ZoneInfo("UTC"))
+        year = {"start_time": start.isoformat(), "end_time": (start + timedelta(days=366)).isoformat(),
+                "min_time": 366 * 86400, "max_runs": 60}
+        api_post(prefect_server, f"/deployments/{deployment['id']}/schedule", year)
+        runs = api_post(prefect_server, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.communicate(timeout=30)
+    starts = [datetime.fromisoformat(r["expected_start_time"]) for r in runs]
+    assert len(starts) >= 52  # a year of Sundays: both winter and summer time
+    paris = [t.astimezone(ZoneInfo("Europe/Paris")) for t in starts]
+    assert all((t.weekday(), t.hour, t.minute) == (6, 3, 0) for t in paris)
+    assert {t.utcoffset().total_seconds() / 3600 for t in starts} == {0}  # reported in UTC
+    assert {t.astimezone(ZoneInfo("UTC")).hour for t in starts} == {1, 2}
