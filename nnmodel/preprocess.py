@@ -25,7 +25,7 @@ INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is a
 MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
 BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as float32: stays in cache)
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
-GROUP_FROM = 16                   # from this many same-shape images, copy boxes by shared offset
+GROUP_FROM = 16                   # from this many same-shape images, copy boxes by groups (else one by one)
 
 
 @dataclass
@@ -147,40 +147,54 @@ def _preprocess_stack(g: np.ndarray) -> list[Preprocessed]:
     crops = np.stack([r1 - r0, c1 - c0], axis=1)  # (n, 2) height, width of each digit's box
     sizes = np.maximum(1, np.round(crops * (20.0 / crops.max(axis=1, keepdims=True)))).astype(np.intp)
     sizes[blank] = 1
-    boxes, to_resize = np.zeros((n, 20, 20), np.float32), ~blank
-    if n >= GROUP_FROM:  # copy the boxes already 20 on their longer side by groups sharing an offset
-        as_is = ~blank & (sizes == crops).all(axis=1)
-        for (top, left), members in group_by(np.stack([r0, c0], axis=1)[as_is], np.flatnonzero(as_is)):
-            window = stretched[members, top: top + 20, left: left + 20]
-            boxes[members, : window.shape[1], : window.shape[2]] = window
-        inside = (np.arange(20) < crops[:, :1])[:, :, None] & (np.arange(20) < crops[:, 1:])[:, None, :]
-        boxes *= inside  # only the digit's box, not whatever ink lies beside it
-        to_resize &= ~as_is
-    for i in np.flatnonzero(to_resize):
-        box = fit_in_20x20(stretched[i, r0[i]: r1[i], c0[i]: c1[i]])
-        boxes[i, : box.shape[0], : box.shape[1]] = box
-    tops, lefts = mass_centred_offsets(boxes, sizes)
-    out = np.zeros((n, 28, 28), np.float32)
-    if n >= GROUP_FROM:
-        for (top, left), members in group_by(np.stack([tops, lefts], axis=1), np.arange(n)):
-            out[members, top: top + 20, left: left + 20] = boxes[members, : 28 - top, : 28 - left]
-    else:
-        for i in range(n):
-            out[i, tops[i]: tops[i] + 20, lefts[i]: lefts[i] + 20] = boxes[i, : 28 - tops[i], : 28 - lefts[i]]
+    boxes = digit_boxes(stretched, r0, c0, crops, sizes, blank)
+    out = place_in_28x28(boxes, *mass_centred_offsets(boxes, sizes))
     return [Preprocessed(out[i], bool(blank[i])) for i in range(n)]
 
 
+def digit_boxes(images: np.ndarray, tops: np.ndarray, lefts: np.ndarray, crops: np.ndarray, sizes: np.ndarray,
+                blank: np.ndarray) -> np.ndarray:
+    """(n, 20, 20): each digit's box (crops[i] = height, width, from row tops[i], column lefts[i] of
+    images (n, h, w)) scaled to sizes[i] and put in the top-left corner; zeros for blank images.
+    Boxes already 20 on their longer side are copied as they are, by groups sharing an offset."""
+    n = len(images)
+    boxes, to_resize = np.zeros((n, 20, 20), np.float32), ~blank
+    if n >= GROUP_FROM:
+        as_is = ~blank & (sizes == crops).all(axis=1)
+        for (top, left), members in group_by(np.stack([tops, lefts], axis=1)[as_is], np.flatnonzero(as_is)):
+            window = images[members, top: top + 20, left: left + 20]
+            boxes[members, : window.shape[1], : window.shape[2]] = window
+        boxes *= (np.arange(20) < crops[:, :1])[:, :, None] & (np.arange(20) < crops[:, 1:])[:, None, :]
+        to_resize &= ~as_is
+    for i in np.flatnonzero(to_resize):
+        box = fit_in_20x20(images[i, tops[i]: tops[i] + crops[i, 0], lefts[i]: lefts[i] + crops[i, 1]])
+        boxes[i, : box.shape[0], : box.shape[1]] = box
+    return boxes
+
+
+def place_in_28x28(boxes: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) with boxes (n, 20, 20) placed at (tops[i], lefts[i]); a box's zero padding may
+    fall outside the canvas and is dropped."""
+    out = np.zeros((len(boxes), 28, 28), np.float32)
+    if len(boxes) >= GROUP_FROM:
+        for (top, left), members in group_by(np.stack([tops, lefts], axis=1), np.arange(len(boxes))):
+            out[members, top: top + 20, left: left + 20] = boxes[members, : 28 - top, : 28 - left]
+    else:
+        for i, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist())):
+            out[i, top: top + 20, left: left + 20] = boxes[i, : 28 - top, : 28 - left]
+    return out
+
+
 def group_by(keys: np.ndarray, members: np.ndarray):
-    """(key, members having it) for each distinct (row, column) pair in keys (m, 2), non-negative;
+    """(key, members having it) for each distinct pair in keys (m, 2) of non-negative integers;
     members: (m,) indices. Lets images that share an offset be copied with one slice."""
-    if len(members) <= 1:
-        yield from ((tuple(keys[0].tolist()), members),) if len(members) else ()
+    if not len(members):
         return
     codes = keys[:, 0] * (int(keys[:, 1].max()) + 1) + keys[:, 1]
     order = np.argsort(codes, kind="stable")
     ordered = codes[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(order)]):
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])).tolist()
+    for lo, hi in zip(starts, [*starts[1:], len(order)]):
         yield tuple(keys[order[lo]].tolist()), members[order[lo:hi]]
 
 
