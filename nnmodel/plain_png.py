@@ -20,6 +20,8 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL_FILE = 1 << 16       # bytes: larger files are left to Pillow, which streams them
 MAX_SIDE = 1024            # pixels: larger images need Pillow's reduction step first
 HARMLESS_CHUNKS = {b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"tEXt", b"zTXt", b"iTXt"}
+TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
+RAW_EXIF = "Raw profile type exif"  # a text chunk's keyword for EXIF (ImageMagick), may rotate the image
 
 
 def read_small_file(path: str | os.PathLike) -> bytes | None:
@@ -56,6 +58,8 @@ def decode_plain_grey_png(data: bytes) -> np.ndarray | None:
         elif kind == b"IEND":
             break
         elif kind in HARMLESS_CHUNKS:
+            if kind in TEXT_CHUNKS and data[pos + 8: end].startswith(RAW_EXIF.encode() + b"\x00"):
+                return None  # EXIF, which may rotate the image
             idat_over = bool(idat)
         else:
             return None  # PLTE, tRNS, eXIf, unknown chunks: Pillow's full path

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnmodel.errors import DataError
-from nnmodel.plain_png import decode_plain_grey_png, read_small_file
+from nnmodel.plain_png import RAW_EXIF, decode_plain_grey_png, read_small_file
 
 MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused as a decompression bomb
 WORKING_SIZE = 512                # larger images are reduced to about this before any other work
@@ -75,8 +75,9 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
 
 
 def has_orientation_tag(image: Image.Image) -> bool:
-    """True when EXIF (JPEG, PNG eXIf, WebP) or TIFF tags may rotate the image (cheap check first)."""
-    if "exif" not in image.info and 274 not in getattr(image, "tag_v2", {}):
+    """True when EXIF (JPEG, PNG eXIf or ImageMagick's raw profile text, WebP) or TIFF tags may rotate
+    the image (cheap check first)."""
+    if "exif" not in image.info and RAW_EXIF not in image.info and 274 not in getattr(image, "tag_v2", {}):
         return False
     return image.getexif().get(0x0112, 1) != 1
 

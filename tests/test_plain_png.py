@@ -73,7 +73,7 @@ def test_pillow_written_files_and_odd_layouts_decode_exactly(tmp_path, mnist_raw
         assert np.array_equal(decode_plain_grey_png(data), noise)
 
 
-@pytest.mark.parametrize("case", ["rgb", "16-bit", "palette", "interlaced", "tRNS", "eXIf", "unknown chunk",
+@pytest.mark.parametrize("case", ["rgb", "16-bit", "palette", "interlaced", "tRNS", "eXIf", "EXIF as text", "unknown chunk",
                                   "split IDAT", "bad CRC", "truncated", "too big", "not a PNG", "empty"])
 def test_anything_else_is_left_to_pillow(digit, case):
     good = png(digit)
@@ -84,6 +84,7 @@ def test_anything_else_is_left_to_pillow(digit, case):
         "interlaced": png(digit, interlace=1),
         "tRNS": png(digit, before=[chunk(b"tRNS", b"\x00\x00")]),
         "eXIf": png(digit, before=[chunk(b"eXIf", b"MM\x00*")]),
+        "EXIF as text": png(digit, after=[chunk(b"zTXt", b"Raw profile type exif\x00\x00" + zlib.compress(b"exif"))]),
         "unknown chunk": png(digit, before=[chunk(b"zzZZ", b"x")]),
         "split IDAT": png(digit, idat_parts=2, between=[chunk(b"tEXt", b"a\x00b")]),
         "bad CRC": good[:45] + bytes([good[45] ^ 1]) + good[46:],

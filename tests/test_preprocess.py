@@ -43,13 +43,25 @@ def test_faint_noise_is_blank():
     assert preprocess_image((rng.random((80, 80)) * 12 + 200).astype(np.uint8)).blank
 
 
-def test_exif_orientation_is_honoured(tmp_path, mnist_raw):
+@pytest.mark.parametrize("kind", ["jpeg", "grey png eXIf", "grey png raw profile"])
+def test_exif_orientation_is_honoured(tmp_path, mnist_raw, kind):
+    from PIL.PngImagePlugin import PngInfo
+
     digit = Image.fromarray(255 - mnist_raw.test_images[0])  # a 7, dark on light
     rotated = digit.rotate(90, expand=True)  # stored sideways ...
     exif = Image.Exif()
     exif[0x0112] = 6  # ... with "rotate 90 CW to display"
-    rotated.convert("RGB").save(tmp_path / "photo.jpg", exif=exif.tobytes(), quality=95)
-    upright = preprocess_image(tmp_path / "photo.jpg").pixels
+    path = tmp_path / ("photo.jpg" if kind == "jpeg" else "scan.png")
+    if kind == "jpeg":
+        rotated.convert("RGB").save(path, exif=exif.tobytes(), quality=95)
+    elif kind == "grey png eXIf":
+        rotated.save(path, exif=exif.tobytes())
+    else:  # as ImageMagick writes it: hex in a text chunk (a small plain grey PNG otherwise)
+        data = exif.tobytes()
+        text = PngInfo()
+        text.add_text("Raw profile type exif", f"\nexif\n{len(data):8}\n{data.hex()}\n", zip=True)
+        rotated.save(path, pnginfo=text)
+    upright = preprocess_image(path).pixels
     assert np.abs(upright - preprocess_image(digit).pixels).mean() < 0.03
 
 
