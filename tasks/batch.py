@@ -223,9 +223,10 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
 
 
 def auto_chunk_size(n_files: int, workers: int) -> int:
-    """One chunk per worker, 256 to 5,000 files: Prefect costs ~40 ms per task run here, so fewer,
-    larger chunks are faster (BENCHMARKS.md: the previous two chunks per worker were slower), while 5,000 files bounds the work lost to a kill.
-    (Memory per chunk is bounded by preprocess_files' batches, whatever the image sizes.)"""
+    """One chunk per worker, 256 to 5,000 files: every task run has a fixed cost in Prefect, so fewer,
+    larger chunks are faster (BENCHMARKS.md: the previous two chunks per worker were slower), while
+    5,000 files bound the work lost to a kill. (Memory per chunk is bounded by preprocess_files'
+    batches, whatever the image sizes.)"""
     return int(min(5000, max(256, -(-n_files // max(workers, 1)))))
 
 

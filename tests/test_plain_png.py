@@ -73,8 +73,9 @@ def test_pillow_written_files_and_odd_layouts_decode_exactly(tmp_path, mnist_raw
         assert np.array_equal(decode_plain_grey_png(data), noise)
 
 
-@pytest.mark.parametrize("case", ["rgb", "16-bit", "palette", "interlaced", "tRNS", "eXIf", "EXIF as text", "unknown chunk",
-                                  "split IDAT", "bad CRC", "truncated", "too big", "not a PNG", "empty"])
+@pytest.mark.parametrize("case", ["rgb", "16-bit", "palette", "interlaced", "tRNS", "eXIf", "EXIF as text",
+                                  "unknown chunk", "split IDAT", "bad CRC", "truncated", "too big", "not a PNG",
+                                  "empty"])
 def test_anything_else_is_left_to_pillow(digit, case):
     good = png(digit)
     data = {
