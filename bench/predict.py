@@ -13,28 +13,25 @@ Run: .venv/bin/python bench/predict.py [--rounds 3] [--workers 2]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import multiprocessing
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from flows import runtime  # noqa: E402
 
 runtime.configure()
 
 from bench.make_png_folder import write_pngs  # noqa: E402
+from processes import running_prefect_server  # noqa: E402 (tests/processes.py)
 
 
 def decode_share(paths: list[str]) -> int:
@@ -134,33 +131,6 @@ def main() -> None:
         for name, values in times.items():
             rate = n / statistics.median(values)
             print(f"| {name} | {rate:,.0f} | {rate / base:.2f}x | {rate / plain:.2f}x |")
-
-
-@contextlib.contextmanager
-def running_prefect_server(home: Path):
-    """A `prefect server start` on a free 127.0.0.1 port with its own database; yields its API URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        for _ in range(180):
-            try:
-                with urllib.request.urlopen(api + "/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    raise SystemExit("prefect server start failed") from None
-                time.sleep(0.5)
-        yield api
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def registered_copy(model_dir: Path, root: Path) -> Path:

@@ -1,14 +1,6 @@
 """Shared fixtures: a real Prefect test harness (temporary database), the bundled MNIST, temp artifacts."""
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +8,7 @@ import pytest
 from PIL import Image
 
 from flows import runtime
+from processes import running_prefect_server
 
 runtime.configure()
 
@@ -89,62 +82,11 @@ def registered_artifacts(trained_model, tmp_path) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process ended while waiting for {what}: {proc.communicate()[1][-2000:]}")
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def stop_process_group(proc: subprocess.Popen) -> None:
-    """Stop a process started with start_new_session=True and all its children: SIGTERM, then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    """A real `prefect server start` on a free 127.0.0.1 port with its own database; stopped by PID."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    api = f"http://127.0.0.1:{port}/api"
-
-    def healthy():
-        try:
-            with urllib.request.urlopen(api + "/health", timeout=2) as r:
-                return r.read() == b"true"
-        except OSError:
-            return False
-
-    try:
-        wait_for(healthy, 90, "the Prefect server to answer /api/health", server)
+    """A real `prefect server start` on a free 127.0.0.1 port with its own database; its API URL."""
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-home")) as api:
         yield api
-    finally:
-        stop_process_group(server)
-        log.close()
 
 
 def write_digits(folder: Path, digits: np.ndarray, names=None) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, stop_process_group, wait_for
+from processes import free_port, stop_process_group, wait_for
 from test_predict import cli
 
 pytest.importorskip("prefect_dask", reason="the test extra installs prefect-dask")

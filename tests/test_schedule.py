@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for
+from processes import free_port, wait_for
 
 from nnmodel.feedback import save_feedback
 from nnmodel.registry import Registry

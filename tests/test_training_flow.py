@@ -15,7 +15,7 @@ import pytest
 
 from nnmodel import modelfile, original
 from nnmodel.registry import Registry
-from conftest import wait_for
+from processes import wait_for
 from tasks.runs import read_runs
 from tasks.splits import read_split
 

@@ -1,0 +1,71 @@
+"""Helpers for tests and benchmarks that start real processes: free ports, waiting, stopping, and a
+real `prefect server start` on 127.0.0.1 (plain functions, no pytest)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended while waiting for {what}: {(proc.communicate()[1] or '')[-2000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True and all its children: SIGTERM, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@contextlib.contextmanager
+def running_prefect_server(home: Path):
+    """A real `prefect server start` on a free 127.0.0.1 port with its own database under `home`
+    (its log in home/server.log); yields its API URL and stops it, children included, at exit."""
+    port = free_port()
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+    env.pop("PREFECT_API_URL", None)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "server.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        api = f"http://127.0.0.1:{port}/api"
+
+        def healthy():
+            try:
+                with urllib.request.urlopen(api + "/health", timeout=2) as r:
+                    return r.read() == b"true"
+            except OSError:
+                return False
+
+        try:
+            wait_for(healthy, 90, "the Prefect server to answer /api/health", server)
+            yield api
+        finally:
+            stop_process_group(server)
