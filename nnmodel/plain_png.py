@@ -18,10 +18,10 @@ from PIL import Image
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL_FILE = 1 << 16       # bytes: larger files are left to Pillow, which streams them
-MAX_SIDE = 1024            # pixels: larger images need Pillow's reduction step first
 HARMLESS_CHUNKS = {b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"tEXt", b"zTXt", b"iTXt"}
 TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
 RAW_EXIF = "Raw profile type exif"  # a text chunk's keyword for EXIF (ImageMagick), may rotate the image
+RAW_EXIF_KEYWORD = RAW_EXIF.encode() + b"\x00"
 
 
 def read_small_file(path: str | os.PathLike) -> bytes | None:
@@ -35,13 +35,14 @@ def read_small_file(path: str | os.PathLike) -> bytes | None:
     return data if len(data) < SMALL_FILE else None
 
 
-def decode_plain_grey_png(data: bytes) -> np.ndarray | None:
-    """uint8 (height, width) pixels of a plain 8-bit grey, non-interlaced PNG; None for anything else."""
+def decode_plain_grey_png(data: bytes, max_side: int) -> np.ndarray | None:
+    """uint8 (height, width) pixels of a plain 8-bit grey, non-interlaced PNG at most `max_side`
+    pixels wide and high; None for anything else."""
     if data[:8] != SIGNATURE or data[8:16] != b"\x00\x00\x00\x0dIHDR" or len(data) < 45:
         return None
     width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(">IIBBBBB", data, 16)
-    if (depth, colour, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < width <= MAX_SIDE \
-            or not 0 < height <= MAX_SIDE or zlib.crc32(data[12:29]) != struct.unpack_from(">I", data, 29)[0]:
+    if (depth, colour, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < width <= max_side \
+            or not 0 < height <= max_side or zlib.crc32(data[12:29]) != struct.unpack_from(">I", data, 29)[0]:
         return None
     pos, idat, idat_over = 33, [], False
     while True:
@@ -58,7 +59,7 @@ def decode_plain_grey_png(data: bytes) -> np.ndarray | None:
         elif kind == b"IEND":
             break
         elif kind in HARMLESS_CHUNKS:
-            if kind in TEXT_CHUNKS and data[pos + 8: end].startswith(RAW_EXIF.encode() + b"\x00"):
+            if kind in TEXT_CHUNKS and data[pos + 8: end].startswith(RAW_EXIF_KEYWORD):
                 return None  # EXIF, which may rotate the image
             idat_over = bool(idat)
         else:

@@ -249,7 +249,7 @@ def file_grey(path: str | os.PathLike) -> np.ndarray:
     except OSError as exc:
         raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
     if data is not None:
-        grey = decode_plain_grey_png(data)
+        grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
         if grey is not None:
             return grey
     return to_grey(load_image(path if data is None else data, str(path)))

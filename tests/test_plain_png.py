@@ -10,7 +10,9 @@ from PIL import Image
 
 from nnmodel.errors import DataError
 from nnmodel.plain_png import SMALL_FILE, decode_plain_grey_png, read_small_file
-from nnmodel.preprocess import file_grey, load_image, preprocess_files, to_grey
+from nnmodel.preprocess import WORKING_SIZE, file_grey, load_image, preprocess_files, to_grey
+
+MAX_SIDE = 2 * WORKING_SIZE  # what file_grey passes: larger images are reduced by load_image
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:
@@ -56,21 +58,21 @@ def test_every_filter_type_decodes_as_pillow_does(tmp_path, digit, filters):
     (tmp_path / "d.png").write_bytes(data)
     expected = np.asarray(Image.open(tmp_path / "d.png"))
     assert np.array_equal(expected, digit)
-    assert np.array_equal(decode_plain_grey_png(data), expected)
+    assert np.array_equal(decode_plain_grey_png(data, MAX_SIDE), expected)
 
 
 def test_pillow_written_files_and_odd_layouts_decode_exactly(tmp_path, mnist_raw):
     rng = np.random.default_rng(0)
     cases = [Image.fromarray(mnist_raw.test_images[i]).resize(size) for i, size in
-             enumerate([(28, 28), (1, 1), (300, 17), (17, 300), (1024, 3)])]
+             enumerate([(28, 28), (1, 1), (300, 17), (17, 300), (MAX_SIDE, 3)])]
     for i, image in enumerate(cases):
         image.save(tmp_path / f"{i}.png")
         data = (tmp_path / f"{i}.png").read_bytes()
-        assert np.array_equal(decode_plain_grey_png(data), np.asarray(image)), image.size
+        assert np.array_equal(decode_plain_grey_png(data, MAX_SIDE), np.asarray(image)), image.size
     noise = rng.integers(0, 256, (40, 33), dtype=np.uint8)
     text = chunk(b"tEXt", b"Comment\x00scanned"), chunk(b"pHYs", bytes(9))
     for data in [png(noise, idat_parts=3), png(noise, before=text), png(noise, after=[chunk(b"tIME", bytes(7))])]:
-        assert np.array_equal(decode_plain_grey_png(data), noise)
+        assert np.array_equal(decode_plain_grey_png(data, MAX_SIDE), noise)
 
 
 @pytest.mark.parametrize("case", ["rgb", "16-bit", "palette", "interlaced", "tRNS", "eXIf", "EXIF as text",
@@ -90,11 +92,11 @@ def test_anything_else_is_left_to_pillow(digit, case):
         "split IDAT": png(digit, idat_parts=2, between=[chunk(b"tEXt", b"a\x00b")]),
         "bad CRC": good[:45] + bytes([good[45] ^ 1]) + good[46:],
         "truncated": good[:-20],
-        "too big": png(np.zeros((1025, 2), np.uint8)),
+        "too big": png(np.zeros((MAX_SIDE + 1, 2), np.uint8)),
         "not a PNG": b"GIF89a" + bytes(50),
         "empty": b"",
     }[case]
-    assert decode_plain_grey_png(data) is None
+    assert decode_plain_grey_png(data, MAX_SIDE) is None
 
 
 def test_file_grey_matches_pillows_full_path_on_every_kind_of_file(tmp_path, digit):
