@@ -4,7 +4,7 @@
   recognise   the viewer's recognise step (preprocess the 280x280 ink image + network) on 200 digits
               drawn from strokes traced off MNIST test images; median and worst
 
-Run on a display: xvfb-run -a .venv/bin/python bench/gui.py [--artifacts DIR] [--rounds 5]
+Run on a display: xvfb-run -a .venv/bin/python -m bench.gui [--artifacts DIR] [--rounds 5]
 (needs a trained model: `digits train`).
 """
 from __future__ import annotations
@@ -17,16 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from gui.model import load_viewer_model
+from nnmodel.data.readers import read_bundled
+from nnmodel.layout import Layout
+from nnmodel.preprocess import preprocess_image
+from tests.helpers.strokes import digit_strokes, render
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import numpy as np  # noqa: E402
-
-from flows.runtime import artifacts_root  # noqa: E402
-from gui.model import load_viewer_model  # noqa: E402
-from nnmodel.preprocess import preprocess_image  # noqa: E402
-from strokes import digit_strokes, render  # noqa: E402
-from tasks.sources import read_bundled  # noqa: E402
 
 
 def open_seconds(artifacts: Path) -> float:
@@ -49,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         sys.exit("needs a display: run under xvfb-run -a")
-    artifacts = artifacts_root(args.artifacts)
+    artifacts = Layout.locate(args.artifacts).root
     network = load_viewer_model(artifacts).network
     raw = read_bundled()
     inks = [render(digit_strokes(raw.test_images[i])) for i in range(200)]

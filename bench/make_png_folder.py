@@ -1,18 +1,15 @@
 """Write MNIST test digits as PNG files (digit-<index>.png), for the prediction benchmark and tests.
 
-Run: .venv/bin/python bench/make_png_folder.py OUT_DIR [--count 10000]
+Run: .venv/bin/python -m bench.make_png_folder OUT_DIR [--count 10000]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.sources import read_bundled  # noqa: E402
+from nnmodel.data.readers import read_bundled
 
 
 def write_pngs(folder: Path, count: int = 10000) -> list[Path]:

@@ -1,5 +1,5 @@
 """Which Parquet layout stores MNIST images best? Size on disk and time to read a split back into a
-float32 (n, 784) array in [0, 1]. Run: .venv/bin/python bench/parquet_layout.py [--repeat 5]
+float32 (n, 784) array in [0, 1]. Run: .venv/bin/python -m bench.parquet_layout [--repeat 5]
 
 Each layout writes the 55,000-image training split (bundled MNIST, seed-0 hold-out) once, then the
 reads are interleaved round-robin and the median is reported.
@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks import sources, splits
+from nnmodel.data import splits
+from nnmodel.data.readers import read_bundled
 
 
 def to_float(u8: np.ndarray) -> np.ndarray:
@@ -80,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    raw = sources.read_bundled()
+    raw = read_bundled()
     keep = np.setdiff1d(np.arange(60000), splits.stratified_holdout(raw.train_labels, 5000, 0))
     images, labels = raw.train_images[keep], raw.train_labels[keep]
     reference = images.reshape(-1, 784) / np.float32(255)

@@ -8,7 +8,7 @@ Measured in one run, interleaved over --rounds, on the same cores:
                 with its temporary Prefect server and with PREFECT_API_URL set to a running
                 `prefect server start` (started here on 127.0.0.1)
 
-Run: .venv/bin/python bench/predict.py [--rounds 3] [--workers 2]
+Run: .venv/bin/python -m bench.predict [--rounds 3] [--workers 2]
 """
 from __future__ import annotations
 
@@ -18,20 +18,18 @@ import multiprocessing
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.make_png_folder import write_pngs
+from flows.cli import prefect_env
+from nnmodel.layout import Layout
+from tests.helpers.processes import DIGITS, running_prefect_server
+
+prefect_env.configure()
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from flows import runtime  # noqa: E402
-
-runtime.configure()
-
-from bench.make_png_folder import write_pngs  # noqa: E402
-from processes import running_prefect_server  # noqa: E402 (tests/processes.py)
 
 
 def decode_share(paths: list[str]) -> int:
@@ -73,17 +71,17 @@ def model_for_bench(tmp: Path) -> Path:
     from nnmodel.registry import Registry
 
     try:
-        return Registry(runtime.artifacts_root()).resolve()
+        return Registry(Layout.locate()).resolve()
     except SetupError:
         import numpy as np
 
+        from nnmodel.data.readers import read_bundled
         from nnmodel.modelfile import save_model
         from nnmodel.network import Network
-        from tasks.sources import read_bundled
 
         raw = read_bundled()
-        net = Network(hidden_sizes=(100,)).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
-                                                raw.train_labels, maxiter=20)
+        net = Network(hidden_sizes=(100,), max_iter=20).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
+                                                             raw.train_labels)
         return save_model(net, tmp / "model")
 
 
@@ -98,7 +96,7 @@ def main() -> None:
         folder = tmp / "png"
         paths = [str(p) for p in write_pngs(folder)]
         artifacts = registered_copy(model_for_bench(tmp), tmp / "artifacts")
-        from flows.cli import task_runner_for
+        from flows.cli.predict import task_runner_for
         from flows.predict import predict_flow
         from nnmodel.registry import Registry
 
@@ -106,16 +104,17 @@ def main() -> None:
         flow = predict_flow.with_options(task_runner=task_runner_for(args.workers, None))
         times = {"bare decode": [], "plain loop": [], "flow": [], "digits predict command": [],
                  "digits predict command, running server": []}
-        command = [sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "predict", str(folder),
+        command = [*DIGITS, "--artifacts", str(artifacts), "predict", str(folder),
                    "--out", str(tmp / "cmd.csv"), "--workers", str(args.workers)]
         command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
-        with runtime.quiet_flow_settings(), running_prefect_server(tmp / "prefect-home") as api:
+        with prefect_env.quiet_flow_settings(), running_prefect_server(tmp / "prefect-home") as api:
             flow([str(folder)], str(tmp / "warm.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
             for _ in range(args.rounds):
                 times["bare decode"].append(bare_decode(paths, args.workers))
                 times["plain loop"].append(plain_loop(paths, Path(model_dir), tmp / "plain.csv"))
                 started = time.perf_counter()
-                flow([str(folder)], str(tmp / "flow.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
+                flow([str(folder)], str(tmp / "flow.csv"), model_dir, chunk_size=args.chunk_size,
+                     processes=args.workers)
                 times["flow"].append(time.perf_counter() - started)
                 for name, env in [("digits predict command", None),
                                   ("digits predict command, running server", dict(os.environ, PREFECT_API_URL=api))]:

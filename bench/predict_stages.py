@@ -7,7 +7,7 @@ fixed cost per run. Explains the gap to the bare decode rate in BENCHMARKS.md.
            preprocess_files and classify_files (+ prediction and CSV rows)
   flow     the predict flow on a 10-file folder (its fixed cost) and on the 10,000 files, 2 workers
 
-Run: .venv/bin/python bench/predict_stages.py [--rounds 3]
+Run: .venv/bin/python -m bench.predict_stages [--rounds 3]
 """
 from __future__ import annotations
 
@@ -15,20 +15,15 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.make_png_folder import write_pngs
+from bench.predict import model_for_bench
+from flows.cli import prefect_env
 
-from flows import runtime  # noqa: E402
-
-runtime.configure()
-
-from bench.make_png_folder import write_pngs  # noqa: E402
-from bench.predict import model_for_bench  # noqa: E402
+prefect_env.configure()
 
 
 def timed(fn) -> float:
@@ -49,10 +44,10 @@ def main() -> None:
     args = parser.parse_args()
     from PIL import Image
 
-    from flows.cli import task_runner_for
+    from flows.cli.predict import task_runner_for
     from flows.predict import predict_flow
+    from nnmodel.batch import classify_files
     from nnmodel.preprocess import file_grey, load_image, preprocess_files, to_grey
-    from tasks.batch import classify_files
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -77,7 +72,7 @@ def main() -> None:
         runs = {"flow, 10 files": lambda: flow([str(small)], str(tmp / "a.csv"), model_dir, processes=2),
                 "flow, 10,000 files": lambda: flow([str(tmp / "png")], str(tmp / "b.csv"), model_dir, processes=2)}
         times: dict[str, list[float]] = {name: [] for name in [*stages, *runs]}
-        with runtime.quiet_flow_settings():
+        with prefect_env.quiet_flow_settings():
             runs["flow, 10 files"]()  # warm up: temporary server, process pool
             for _ in range(args.rounds):
                 for name, fn in [*stages.items(), *runs.items()]:

@@ -1,31 +1,26 @@
 """One training run in a fresh process, printed as a JSON line: seconds, iterations, accuracies and
 peak memory (ru_maxrss). Used by bench/training.py; run alone for a single measurement:
 
-  .venv/bin/python bench/train_one.py --impl ours --preset default --seed 0
-  .venv/bin/python bench/train_one.py --impl yardstick --seed 0
+  .venv/bin/python -m bench.train_one --impl ours --preset default --seed 0
+  .venv/bin/python -m bench.train_one --impl yardstick --seed 0
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from flows.runtime import artifacts_root  # noqa: E402
-from tasks import sources, splits  # noqa: E402
+from nnmodel.data import raw, splits
+from nnmodel.layout import Layout
 
 
 def prepared_data() -> Path:
     """The default splits (bundled MNIST, 5,000 validation, seed 0), prepared once under artifacts/."""
-    root = artifacts_root()
-    raw = sources.read_bundled()
-    record = sources.verify(raw, "mnist", "bundled")
-    folder, _ = splits.prepare_splits(raw, record, root)
-    return folder
+    layout = Layout.locate()
+    quiet = lambda message: None  # noqa: E731
+    return splits.prepare_data(layout, raw.fetch_raw(layout, log=quiet), log=quiet)
 
 
 def main() -> None:
@@ -54,18 +49,14 @@ def main() -> None:
         iterations, examples = maxiter, len(X)
     else:
         from nnmodel.network import Network
-        from nnmodel.train import jittered_copies
-        from tasks.training import recipe_for
+        from nnmodel.presets import network_params
 
-        recipe = recipe_for(args.preset, seed=args.seed, maxiter=args.maxiter)
+        params = network_params(args.preset, seed=args.seed, max_iter=args.maxiter)
         started = time.perf_counter()
-        X_fit, y_fit = jittered_copies(X, y, recipe["jitter_copies"], seed=args.seed)
-        net = Network(hidden_sizes=recipe["hidden_sizes"], hidden=recipe["hidden"], output=recipe["output"],
-                      lam=recipe["lam"], seed=args.seed, init_scale=recipe["init_scale"])
-        net.fit(X_fit, y_fit, maxiter=recipe["maxiter"], memory=recipe["memory"], sparse=False if args.dense else None)
+        net = Network(**params).set_params(sparse=False if args.dense else None).fit(X, y)
         seconds = time.perf_counter() - started
         accuracy = net.score
-        iterations, examples = net.n_iter_, len(X_fit)
+        iterations, examples = net.n_iter_, net.n_examples_
     preset = (args.preset + (" (dense inputs)" if args.dense else "")) if args.impl == "ours" else "plain float64"
     print(json.dumps({"impl": args.impl, "preset": preset,
                       "seed": args.seed, "seconds": round(seconds, 2), "iterations": iterations,

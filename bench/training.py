@@ -6,9 +6,9 @@
   accuracy  the default preset over seeds 0, 1, 2 (median test accuracy), beside the original preset
   best      the best preset once (time and accuracy)
 
-Run: .venv/bin/python bench/training.py speed [--seeds 3]
-     .venv/bin/python bench/training.py accuracy
-     .venv/bin/python bench/training.py best
+Run: .venv/bin/python -m bench.training speed [--seeds 3]
+     .venv/bin/python -m bench.training accuracy
+     .venv/bin/python -m bench.training best
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> dict:
-    out = subprocess.run([sys.executable, str(HERE / "train_one.py"), *args], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.train_one", *args], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print("  " + json.dumps(result), file=sys.stderr, flush=True)
     return result
@@ -35,8 +35,9 @@ def table(rows: list[dict], baseline: float | None = None) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['seconds'] / baseline:.2f}x" if baseline else ""
-        print(f"| {r['impl']} {r['preset']} | {r['seed']} | {r['iterations']} | {r['examples']:,} | {r['seconds']:.1f} | "
-              f"{ratio} | {r['train']:.2%} | {r['validation']:.2%} | {r['test']:.2%} | {r['peak_rss_mb']} |")
+        print(f"| {r['impl']} {r['preset']} | {r['seed']} | {r['iterations']} | {r['examples']:,} "
+              f"| {r['seconds']:.1f} | {ratio} | {r['train']:.2%} | {r['validation']:.2%} | {r['test']:.2%} "
+              f"| {r['peak_rss_mb']} |")
 
 
 def main() -> None:
@@ -59,7 +60,8 @@ def main() -> None:
             print(f"{label}: median time ratio {statistics.median(r['seconds'] for r in mine) / base:.2f}x, "
                   f"median test accuracy {statistics.median(r['test'] for r in mine):.2%}")
     elif args.mode == "accuracy":
-        rows = [run("--preset", preset, "--seed", str(seed)) for seed in (0, 1, 2) for preset in ("default", "original")]
+        rows = [run("--preset", preset, "--seed", str(seed))
+                for seed in (0, 1, 2) for preset in ("default", "original")]
         table(rows)
         for preset in ("default", "original"):
             print(f"\nmedian test accuracy, {preset} preset, seeds 0-2: "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnmodel.errors import DigitsError
+from nnmodel.layout import Layout
 from nnmodel.modelfile import load_model
 from nnmodel.network import Network
 from nnmodel.original import load_thetas
@@ -20,7 +21,7 @@ class ViewerModel:
     description: str
 
 
-def load_viewer_model(artifacts: str | os.PathLike, version: str | None = None,
+def load_viewer_model(artifacts: Layout | str | os.PathLike, version: str | None = None,
                       theta_dir: str | os.PathLike | None = None) -> ViewerModel:
     """Load the model to draw against. DigitsError (one line, says what to do) when there is none."""
     if theta_dir is not None:

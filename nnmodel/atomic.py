@@ -1,12 +1,56 @@
-"""Atomic writes: every artifact appears whole or not at all (temp file in the same folder + rename)."""
+"""The one way to write: every file and folder appears whole or not at all.
+
+Work goes to a hidden temporary name beside the target (`.NAME.<owner>.<random>.partial`), which is
+renamed into place on success and removed on failure. `<owner>` identifies the writing process (pid
+and start time), so the next command can remove the leftovers of a killed one (`remove_stale`) without
+touching the work of a live one.
+"""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import time
 from pathlib import Path
+
+SUFFIXES = (".partial", ".old")
+UNOWNED_STALE_AFTER = 24 * 3600   # seconds: leftovers without an owner token (older versions) after a day
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), or None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def owner_token(pid: int | None = None) -> str:
+    """`<pid>-<start ticks>` of this (or another) process: unique even when pids are reused."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}-{_start_ticks(pid) or 0}"
+
+
+def owner_alive(token: str) -> bool:
+    """Whether the process named by an owner token still runs."""
+    pid, _, ticks = token.partition("-")
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    actual = _start_ticks(int(pid))
+    return actual is None or ticks in ("0", actual)
+
+
+def temp_path(target: Path, suffix: str = ".partial") -> Path:
+    return target.with_name(f".{target.name}.{owner_token()}.{secrets.token_hex(4)}{suffix}")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -18,15 +62,20 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "", durable: bool = True):
+def atomic_path(target: str | os.PathLike, durable: bool = True):
     """Yield a temporary path beside `target`; on success rename it over `target`, else delete it.
     `durable` also syncs the data to disk before the rename (survives a power cut, not only a kill)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".partial", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = temp_path(target)
     try:
         yield tmp
         if durable:
@@ -54,25 +103,73 @@ def write_json(target: str | os.PathLike, obj) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike):
-    """Yield a temporary folder beside `target`; on success it is renamed to `target`.
+def atomic_dir(target: str | os.PathLike, replace: bool = True):
+    """Yield a temporary folder beside `target`; on success it becomes `target`.
 
-    An existing `target` is replaced (the old one moved aside first, then removed), so readers see
-    either the complete old folder or the complete new one.
+    With `replace`, an existing `target` is swapped out (readers see the whole old folder or the
+    whole new one); without, an existing `target` raises FileExistsError and nothing changes.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = temp_path(target)
+    tmp.mkdir()
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "x")
+            if not replace:
+                raise FileExistsError(f"{target}: already exists")
+            old = temp_path(target, ".old")
+            os.replace(target, old)
             os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
+
+
+def write_new_file(folder: str | os.PathLike, make_name, data: bytes, attempts: int = 100) -> Path:
+    """Write `data` to `folder / make_name()` without ever overwriting: the finished temporary file
+    is hard-linked to a free name (a taken one is retried with a fresh `make_name()`)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(folder / "new")
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for _ in range(attempts):
+            target = folder / make_name()
+            try:
+                os.link(tmp, target)  # fails if the name exists: never overwrites
+            except FileExistsError:
+                continue
+            _fsync_dir(folder)
+            return target
+        raise FileExistsError(f"{folder}: could not find a free file name")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders in `folder` left by processes that are gone (a kill);
+    returns what was removed. Leftovers of live processes are kept."""
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(SUFFIXES)):
+                continue
+            parts = entry.name.rsplit(".", 3)  # [".NAME", "<owner>", "<random>", "partial"]
+            token, stale = (parts[1] if len(parts) == 4 else ""), False
+            if "-" in token and token.split("-")[0].isdigit():
+                stale = not owner_alive(token)
+            else:
+                with contextlib.suppress(OSError):
+                    stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > UNOWNED_STALE_AFTER
+            if stale:
+                _remove(Path(entry.path))
+                removed.append(Path(entry.path))
+    return removed

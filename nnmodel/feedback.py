@@ -5,16 +5,16 @@ counts when reading, so a user can also bring their own scans; they go through t
 """
 from __future__ import annotations
 
-import contextlib
+import io
 import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from nnmodel import atomic
 from nnmodel.errors import DataError
 from nnmodel.preprocess import preprocess_files
 
@@ -23,33 +23,17 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 def save_feedback(folder: str | os.PathLike, pixels: np.ndarray, label: int) -> Path:
     """Write `pixels` (28x28 float in [0, 1]) as `<folder>/<label>/<time>-<random>.png`; returns the path.
-
-    Atomic (written to a temp file, then hard-linked to its final name) and never overwrites: a name
-    already taken is retried with a fresh random part.
-    """
-    if not 0 <= int(label) <= 9:
+    Atomic and never overwrites (`atomic.write_new_file`)."""
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label <= 9:
         raise ValueError(f"label must be a digit 0-9, not {label!r}")
     pixels = np.asarray(pixels, dtype=np.float32).reshape(28, 28)
-    target_dir = Path(folder) / str(int(label))
-    target_dir.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="L")
-    fd, tmp = tempfile.mkstemp(prefix=".feedback.", suffix=".png.partial", dir=target_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG")
-            fh.flush()
-            os.fsync(fh.fileno())
-        for _ in range(100):
-            target = target_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.png"
-            try:
-                os.link(tmp, target)  # fails if the name exists: never overwrites
-                return target
-            except FileExistsError:
-                continue
-        raise OSError(f"{target_dir}: could not find a free file name")
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return atomic.write_new_file(Path(folder) / str(int(label)), new_feedback_name, buffer.getvalue())
+
+
+def new_feedback_name() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.png"
 
 
 def labelled_files(folder: str | os.PathLike) -> list[tuple[Path, int]]:

@@ -1,163 +1,123 @@
-"""A fully connected network in NumPy: parameters, forward pass, cost and gradient, predictions.
+"""`Network`: a multi-layer perceptron with the scikit-learn estimator surface.
 
-Shapes: inputs X are (m, n_inputs) float in [0, 1]; labels y are (m,) ints 0..n_classes-1. Layer l has
-weights W (n_out, n_in) and biases b (n_out,), so the original project's Theta = [b | W].
-Cost per example, averaged over m, plus lam / (2 m) * sum of squared non-bias weights:
-  output "softmax": cross-entropy of the softmax;  output "sigmoid": per-class logistic cost (the
-  original project's). Both are computed from pre-activations (logsumexp, softplus) so no log(0).
+Every hyperparameter is an `__init__` argument, stored as given; `get_params`/`set_params` make
+`sklearn.base.clone` work. `fit(X, y)` trains with L-BFGS-B (`nnmodel.lbfgs`) on X plus its distorted
+copies (`nnmodel.distort`) and returns self; it sets `params_` [(W (n_out, n_in), b (n_out,)), ...],
+`n_iter_`, `history_`, `stop_reason_`, `train_seconds_`, `n_examples_`, `classes_`.
+X is (m, 784) in [0, 1] (digit light on dark); y is (m,) digits.
 """
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
-from scipy.special import expit
 
-from nnmodel.sparse_input import SparseRows
+from nnmodel import distort, lbfgs
+from nnmodel.mlp import ACTIVATIONS, OUTPUTS, forward, init_params, output_proba, pack, unpack
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
-OUTPUTS = ("softmax", "sigmoid")
-
-
-def activate(z: np.ndarray, kind: str) -> np.ndarray:
-    """Hidden activation, computed in place on z (which it returns)."""
-    if kind == "sigmoid":
-        return expit(z, out=z)
-    if kind == "tanh":
-        return np.tanh(z, out=z)
-    if kind == "relu":
-        return np.maximum(z, 0, out=z)
-    raise ValueError(f"unknown activation {kind!r}; choose from {ACTIVATIONS}")
-
-
-def activation_slope(a: np.ndarray, kind: str) -> np.ndarray:
-    """d activation / dz expressed through the activation a (new array)."""
-    if kind == "sigmoid":
-        return a * (1 - a)
-    if kind == "tanh":
-        return 1 - a * a
-    return (a > 0).astype(a.dtype)
-
-
-def init_params(sizes, seed: int = 0, dtype=np.float32, scale: float = 0.05):
-    """Seeded initialisation: weights uniform in [-scale, scale], biases zero."""
-    rng = np.random.default_rng(seed)
-    return [(rng.uniform(-scale, scale, size=(n_out, n_in)).astype(dtype), np.zeros(n_out, dtype=dtype))
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-
-
-def pack(params) -> np.ndarray:
-    """Flatten [(W, b), ...] into one float64 vector (the layout L-BFGS-B works on)."""
-    return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in params]).astype(np.float64)
-
-
-def unpack(flat: np.ndarray, sizes, dtype=np.float32):
-    """Inverse of `pack`: views of a float array cast once to `dtype`."""
-    flat = np.asarray(flat, dtype=dtype)
-    params, offset = [], 0
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        W = flat[offset: offset + n_in * n_out].reshape(n_out, n_in)
-        offset += n_in * n_out
-        params.append((W, flat[offset: offset + n_out]))
-        offset += n_out
-    return params
-
-
-def forward(params, X: np.ndarray, hidden: str = "sigmoid"):
-    """Activations of every layer: [X, a_1, ..., a_{L-1}, z_L] (the output layer left as logits).
-    X: (m, n_inputs) array, or SparseRows for training on mostly-zero inputs."""
-    acts = [X]
-    for i, (W, b) in enumerate(params):
-        last = i == len(params) - 1
-        if isinstance(acts[-1], SparseRows):  # bias and activation fused into the parallel blocks
-            acts.append(acts[-1].dot(W.T, add=b, then=None if last else lambda rows: activate(rows, hidden)))
-            continue
-        z = acts[-1] @ W.T
-        z += b
-        acts.append(z if last else activate(z, hidden))
-    return acts
-
-
-def output_proba(z: np.ndarray, output: str) -> np.ndarray:
-    """Class scores from logits z (m, k): softmax rows, or independent sigmoids (original style)."""
-    if output == "sigmoid":
-        return expit(z)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def cost_and_grad(params, X: np.ndarray, Y: np.ndarray, lam: float, hidden: str = "sigmoid",
-                  output: str = "softmax"):
-    """Cost (float) and gradients [(dW, db), ...] for one-hot targets Y (m, k) of X's dtype."""
-    m = X.shape[0]
-    acts = forward(params, X, hidden)
-    z = acts[-1]
-    if output == "softmax":
-        shift = z.max(axis=1, keepdims=True)
-        e = np.exp(z - shift)
-        total = e.sum(axis=1, keepdims=True)
-        # -log softmax(z)[y] = logsumexp(z) - z[y]
-        data_cost = float(np.sum(np.log(total) + shift) - np.sum(z * Y)) / m
-        delta = e / total
-    elif output == "sigmoid":
-        # -y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z
-        data_cost = float(np.sum(np.logaddexp(0, z)) - np.sum(z * Y)) / m
-        delta = expit(z)
-    else:
-        raise ValueError(f"unknown output {output!r}; choose from {OUTPUTS}")
-    delta -= Y
-    delta *= 1.0 / m
-    reg_cost = 0.5 * lam / m * sum(float(np.vdot(W, W)) for W, _ in params)
-    grads = [None] * len(params)
-    for i in range(len(params) - 1, -1, -1):
-        W, _ = params[i]
-        dW = acts[i].tdot(delta).T if isinstance(acts[i], SparseRows) else delta.T @ acts[i]
-        dW += (lam / m) * W
-        grads[i] = (dW, delta.sum(axis=0))
-        if i:
-            delta = (delta @ W) * activation_slope(acts[i], hidden)
-    return data_cost + reg_cost, grads
+DTYPES = ("float32", "float64")
+MAX_UNITS = 100_000       # per layer: a larger model is a typo or a tampered file, not a digit recogniser
 
 
 class Network:
-    """Multi-layer perceptron with a scikit-learn surface: fit, predict, predict_proba, score.
+    """Multi-layer perceptron: fit, predict, predict_proba, score (scikit-learn conventions).
 
-    Parameters are stored as given; `fit` sets `params_` [(W, b), ...], `n_iter_` and `history_`.
-    dtype "float32" (default) computes in single precision; "float64" in double.
+    hidden_sizes  units per hidden layer          activation  hidden activation: sigmoid, tanh, relu
+    output        softmax, or sigmoid (the original project's per-class logistic output)
+    lam           L2 weight penalty (lambda)       max_iter    L-BFGS-B iterations
+    memory        L-BFGS-B stored corrections      tol         L-BFGS-B relative cost tolerance
+    copies        distorted copies of each training image added to the fit
+    distortions   which distortions make them (see nnmodel.distort.KINDS)
+    patience      stop after this many validation checks without improvement (None: never)
+    eval_every    iterations between validation checks
+    init_scale    initial weights uniform in [-init_scale, init_scale]
+    dtype         float32 or float64 arithmetic  seed  initialisation and distortion seed
+    sparse        input products from sparse row blocks (None: when the inputs are mostly zeros)
     """
 
-    def __init__(self, hidden_sizes=(100,), hidden="sigmoid", output="softmax", lam=0.1,
-                 dtype="float32", seed=0, init_scale=0.05, n_inputs=784, n_classes=10):
-        self.hidden_sizes = tuple(hidden_sizes)
-        self.hidden = hidden
+    def __init__(self, hidden_sizes=(100,), activation="sigmoid", output="softmax", lam=0.1, max_iter=70,
+                 memory=50, tol=1e-10, copies=1, distortions=("shift",), patience=None, eval_every=10,
+                 init_scale=0.05, dtype="float32", seed=0, sparse=None, n_inputs=784, n_classes=10):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
         self.output = output
         self.lam = lam
+        self.max_iter = max_iter
+        self.memory = memory
+        self.tol = tol
+        self.copies = copies
+        self.distortions = distortions
+        self.patience = patience
+        self.eval_every = eval_every
+        self.init_scale = init_scale
         self.dtype = dtype
         self.seed = seed
-        self.init_scale = init_scale
+        self.sparse = sparse
         self.n_inputs = n_inputs
         self.n_classes = n_classes
 
+    # ------------------------------------------------------------------ scikit-learn surface
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The `__init__` arguments as stored (no nested estimators, so `deep` changes nothing)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Network:
+        """Set hyperparameters by name; ValueError for a name `__init__` does not take. Returns self."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Network has no parameter {name!r}; valid: {', '.join(sorted(valid))}")
+            setattr(self, name, value)
+        return self
+
     @property
     def sizes(self) -> tuple[int, ...]:
-        return (self.n_inputs, *self.hidden_sizes, self.n_classes)
+        """Units per layer, inputs first: e.g. (784, 100, 10)."""
+        return (int(self.n_inputs), *map(int, self.hidden_sizes), int(self.n_classes))
 
-    def get_params(self) -> dict:
-        return {"hidden_sizes": list(self.hidden_sizes), "hidden": self.hidden, "output": self.output,
-                "lam": self.lam, "dtype": self.dtype, "seed": self.seed, "init_scale": self.init_scale, "n_inputs": self.n_inputs,
-                "n_classes": self.n_classes}
+    def fit(self, X, y, validation=None, progress=None) -> Network:
+        """Train on X (m, n_inputs) in [0, 1] and y (m,); returns self.
 
-    def fit(self, X, y, **options) -> "Network":
-        """Train with L-BFGS-B; options as in `nnmodel.train.fit_lbfgsb`. Returns self."""
-        from nnmodel.train import fit_lbfgsb
+        validation: (X_val, y_val) checked every `eval_every` iterations (for `patience` and the
+        history); progress(info) is called after every iteration (see `nnmodel.lbfgs.fit_lbfgsb`).
+        """
+        check_params(self.get_params())
+        dtype = np.dtype(self.dtype)
+        X = np.asarray(X, dtype=dtype).reshape(-1, self.n_inputs)
+        y = np.asarray(y)
+        X_fit, y_fit = distort.with_distorted_copies(X, y, self.copies, self.distortions, seed=self.seed)
+        score = None
+        if validation is not None:
+            X_val, y_val = validation
 
-        return fit_lbfgsb(self, X, y, **options)
+            def score(params):
+                self.params_ = params
+                return self.score(X_val, y_val)
+        sizes = self.sizes
+        x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
+        result = lbfgs.fit_lbfgsb(sizes, X_fit, y_fit, x0, lam=self.lam, activation=self.activation,
+                                  output=self.output, max_iter=self.max_iter, memory=self.memory, tol=self.tol,
+                                  dtype=dtype, score=score, eval_every=self.eval_every, patience=self.patience,
+                                  progress=progress, sparse=self.sparse)
+        self.params_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes, dtype)]
+        self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
+        self.train_seconds_, self.n_examples_ = result.seconds, len(X_fit)
+        self.sparse_inputs_ = result.sparse_inputs
+        self.classes_ = np.arange(self.n_classes)
+        return self
 
     def predict_proba(self, X, batch: int = 8192) -> np.ndarray:
-        """Class probabilities (m, n_classes); rows sum to 1 (softmax-normalised for sigmoid outputs)."""
+        """Class probabilities (m, n_classes) as float32; rows sum to 1 (sigmoid outputs normalised)."""
         X = np.asarray(X, dtype=self.dtype).reshape(-1, self.n_inputs)
         out = np.empty((len(X), self.n_classes), dtype=np.float32)
         for start in range(0, len(X), batch):
-            z = forward(self.params_, X[start: start + batch], self.hidden)[-1]
-            p = output_proba(z, self.output)
+            p = output_proba(forward(self.params_, X[start: start + batch], self.activation)[-1], self.output)
             if self.output == "sigmoid":
                 p /= p.sum(axis=1, keepdims=True)
             out[start: start + batch] = p
@@ -172,5 +132,57 @@ class Network:
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def __repr__(self) -> str:
-        arch = "-".join(map(str, self.sizes))
-        return f"Network({arch}, hidden={self.hidden}, output={self.output}, lam={self.lam}, {self.dtype})"
+        defaults = type(self)().get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
+        return f"Network({', '.join(changed)})"
+
+
+def check_params(params: dict) -> dict:
+    """ValueError naming the first hyperparameter that is missing, of the wrong type or out of range;
+    returns `params`. Used before fitting and on every model file before its arrays are read."""
+    def whole(name, low, high=None, none_ok=False):
+        value = params.get(name)
+        if value is None and none_ok:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or \
+                (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise ValueError(f"{name} must be a whole number {bound}, not {value!r}")
+
+    def number(name, low, strict=False):
+        value = params.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value) \
+                or value < low or (strict and value == low):
+            raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}, not {value!r}")
+
+    def choice(name, allowed):
+        if params.get(name) not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {params.get(name)!r}")
+
+    missing = [name for name in Network._param_names() if name not in params]
+    if missing:
+        raise ValueError(f"missing parameter {missing[0]}")
+    sizes = params["hidden_sizes"]
+    if not isinstance(sizes, (list, tuple)) or not sizes or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= MAX_UNITS for s in sizes):
+        raise ValueError(f"hidden_sizes must be a list of whole numbers 1..{MAX_UNITS}, not {sizes!r}")
+    choice("activation", ACTIVATIONS)
+    choice("output", OUTPUTS)
+    choice("dtype", DTYPES)
+    number("lam", 0)
+    number("tol", 0)
+    number("init_scale", 0, strict=True)
+    whole("max_iter", 1)
+    whole("memory", 1, 1000)
+    whole("copies", 0, 100)
+    whole("patience", 1, none_ok=True)
+    whole("eval_every", 1)
+    whole("seed", 0)
+    whole("n_inputs", 1, MAX_UNITS)
+    whole("n_classes", 2, 1000)
+    if not isinstance(params["distortions"], (list, tuple)):
+        raise ValueError(f"distortions must be a list of names, not {params['distortions']!r}")
+    distort.check_kinds(params["distortions"])
+    if params["sparse"] not in (None, True, False):
+        raise ValueError(f"sparse must be true, false or null, not {params['sparse']!r}")
+    return params

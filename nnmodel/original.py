@@ -28,7 +28,7 @@ def to_thetas(net: Network) -> tuple[np.ndarray, np.ndarray]:
 
     For a softmax output the predictions are unchanged (sigmoid and softmax rank logits alike).
     """
-    if len(net.params_) != 2 or net.hidden != "sigmoid":
+    if len(net.params_) != 2 or net.activation != "sigmoid":
         raise ModelFileError(f"{net!r}: only one sigmoid hidden layer fits the original Theta1/Theta2 layout")
     (W1, b1), (W2, b2) = net.params_
     return (np.column_stack([b1, W1]).astype(np.float64), np.column_stack([b2, W2]).astype(np.float64))
@@ -38,7 +38,7 @@ def from_thetas(Theta1: np.ndarray, Theta2: np.ndarray) -> Network:
     """A Network (sigmoid hidden and output, as in the original) holding the given Thetas."""
     if Theta1.ndim != 2 or Theta2.ndim != 2 or Theta2.shape[1] != Theta1.shape[0] + 1:
         raise ModelFileError(f"Theta shapes {Theta1.shape} and {Theta2.shape} do not chain (need (h, n+1), (k, h+1))")
-    net = Network(hidden_sizes=(Theta1.shape[0],), hidden="sigmoid", output="sigmoid",
+    net = Network(hidden_sizes=(Theta1.shape[0],), activation="sigmoid", output="sigmoid",
                   n_inputs=Theta1.shape[1] - 1, n_classes=Theta2.shape[0], dtype="float64")
     net.params_ = [(Theta1[:, 1:].copy(), Theta1[:, 0].copy()), (Theta2[:, 1:].copy(), Theta2[:, 0].copy())]
     return net
@@ -74,5 +74,6 @@ def load_thetas(folder: str | os.PathLike, n_inputs: int = 784, n_classes: int =
     if Theta1.shape[1] != n_inputs + 1:
         raise ModelFileError(f"{folder / 'Theta1.txt'}: shape {Theta1.shape}, expected (hidden, {n_inputs + 1})")
     if Theta2.shape != (n_classes, Theta1.shape[0] + 1):
-        raise ModelFileError(f"{folder / 'Theta2.txt'}: shape {Theta2.shape}, expected ({n_classes}, {Theta1.shape[0] + 1})")
+        raise ModelFileError(f"{folder / 'Theta2.txt'}: shape {Theta2.shape}, "
+                             f"expected ({n_classes}, {Theta1.shape[0] + 1})")
     return from_thetas(Theta1, Theta2)

@@ -5,19 +5,25 @@ MNIST form: grey, digit light on a dark background, values in [0, 1]; the digit'
 of mass sits at the centre. Steps, in order: EXIF orientation; huge images reduced first; alpha
 flattened onto a background that contrasts with the ink; palette/CMYK/16-bit/RGB to grey; inverted
 when the digit is dark on light (decided from the border); contrast stretched; blank images flagged.
+
+Reading files: small plain 8-bit grey PNGs (MNIST exports, scans: the commonest digit file) take a
+fast path that walks the PNG chunks with `struct` and hands the pixel data to Pillow's own decoder,
+skipping Pillow's per-file Python plumbing (same pixels, half the time: bench/predict_stages.py);
+anything unusual takes Pillow's full path, which also gives the proper error message.
 """
 from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnmodel.errors import DataError
-from nnmodel.plain_png import RAW_EXIF, decode_plain_grey_png, read_small_file
 
 MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused as a decompression bomb
 WORKING_SIZE = 512                # larger images are reduced to about this before any other work
@@ -27,6 +33,14 @@ BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
 GROUP_FROM = 16                   # from this many same-shape images, copy boxes by groups (else one by one)
 
+# The fast path for the commonest digit file, a small plain 8-bit grey PNG (see decode_plain_grey_png)
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL_FILE = 1 << 16       # bytes: larger files are left to Pillow, which streams them
+HARMLESS_CHUNKS = {b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"tEXt", b"zTXt", b"iTXt"}
+TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
+RAW_EXIF = "Raw profile type exif"  # a text chunk's keyword for EXIF (ImageMagick), may rotate the image
+RAW_EXIF_KEYWORD = RAW_EXIF.encode() + b"\x00"
+
 
 @dataclass
 class Preprocessed:
@@ -34,6 +48,54 @@ class Preprocessed:
 
     pixels: np.ndarray
     blank: bool
+
+
+def read_small_file(path: str | os.PathLike) -> bytes | None:
+    """The whole file when it is under SMALL_FILE bytes, else None (one open and one read).
+    OSError (missing, unreadable) propagates."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, SMALL_FILE)
+    finally:
+        os.close(fd)
+    return data if len(data) < SMALL_FILE else None
+
+
+def decode_plain_grey_png(data: bytes, max_side: int) -> np.ndarray | None:
+    """uint8 (height, width) pixels of a plain 8-bit grey, non-interlaced PNG at most `max_side`
+    pixels wide and high; None for anything else."""
+    if data[:8] != SIGNATURE or data[8:16] != b"\x00\x00\x00\x0dIHDR" or len(data) < 45:
+        return None
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if (depth, colour, compression, filtering, interlace) != (8, 0, 0, 0, 0) or not 0 < width <= max_side \
+            or not 0 < height <= max_side or zlib.crc32(data[12:29]) != struct.unpack_from(">I", data, 29)[0]:
+        return None
+    pos, idat, idat_over = 33, [], False
+    while True:
+        if pos + 12 > len(data):
+            return None  # truncated
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 8 + length
+        if end + 4 > len(data) or zlib.crc32(data[pos + 4: end]) != struct.unpack_from(">I", data, end)[0]:
+            return None  # truncated or corrupt: let Pillow say so
+        if kind == b"IDAT":
+            if idat_over:
+                return None  # pixel data must be one run of IDAT chunks
+            idat.append(data[pos + 8: end])
+        elif kind == b"IEND":
+            break
+        elif kind in HARMLESS_CHUNKS:
+            if kind in TEXT_CHUNKS and data[pos + 8: end].startswith(RAW_EXIF_KEYWORD):
+                return None  # EXIF, which may rotate the image
+            idat_over = bool(idat)
+        else:
+            return None  # PLTE, tRNS, eXIf, unknown chunks: Pillow's full path
+        pos = end + 4
+    try:
+        image = Image.frombytes("L", (width, height), b"".join(idat), "zip", "L")
+    except (ValueError, OSError, zlib.error):
+        return None
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
 
 
 def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
@@ -68,10 +130,20 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: truncated or corrupt image ({exc})") from None
-    if max(image.size) > 2 * WORKING_SIZE:
-        factor = max(image.size) // WORKING_SIZE
-        image = image.reduce(factor) if image.mode not in ("P", "1") else image.convert("RGBA").reduce(factor)
-    return image
+    return reduce_huge(image)
+
+
+def reduce_huge(image: Image.Image) -> Image.Image:
+    """An image over 2 x WORKING_SIZE on its longer side reduced by a whole factor to about
+    WORKING_SIZE (box filter: thin strokes stay visible); smaller images unchanged. Modes Pillow
+    cannot reduce (palette, 1-bit, 16-bit) are converted first."""
+    if max(image.size) <= 2 * WORKING_SIZE:
+        return image
+    if image.mode in ("P", "1"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode.startswith("I;16"):
+        image = image.convert("I")
+    return image.reduce(max(image.size) // WORKING_SIZE)
 
 
 def has_orientation_tag(image: Image.Image) -> bool:
@@ -106,6 +178,38 @@ def to_grey(image: Image.Image) -> np.ndarray:
         background = 1.0 if ink_is_dark else 0.0
         grey = grey * alpha + background * (1 - alpha)
     return grey
+
+
+def as_grey(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> np.ndarray:
+    """Grey (h, w), uint8 or float32 in [0, 1], from a file path, bytes, PIL image or array
+    (uint8 0-255, or float 0-1; a float array above 1 is taken as 0-255)."""
+    if isinstance(image, (str, os.PathLike)):
+        return file_grey(image)
+    if isinstance(image, bytes):
+        image = load_image(image)
+    if isinstance(image, Image.Image):
+        return to_grey(reduce_huge(image))
+    grey = np.asarray(image)
+    if grey.ndim == 3:  # an RGB(A) array: let Pillow do the colour and alpha handling
+        return to_grey(Image.fromarray(grey.astype(np.uint8)))
+    if grey.dtype == np.uint8:
+        return grey
+    grey = grey.astype(np.float32)
+    return grey / 255 if grey.max() > 1 else grey
+
+
+def file_grey(path: str | os.PathLike) -> np.ndarray:
+    """Grey (h, w) of an image file, as as_grey: small plain grey PNGs take the fast path (same
+    pixels, half the time: BENCHMARKS.md), everything else Pillow's full path; DataError names the file."""
+    try:
+        data = read_small_file(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if data is not None:
+        grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
+        if grey is not None:
+            return grey
+    return to_grey(load_image(path if data is None else data, str(path)))
 
 
 def preprocess_greys(greys: list[np.ndarray]) -> list[Preprocessed]:
@@ -219,40 +323,6 @@ def mass_centred_offsets(boxes: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarr
     tops = np.clip(np.round(14 - cy), 0, 28 - sizes[:, 0]).astype(np.intp)
     lefts = np.clip(np.round(14 - cx), 0, 28 - sizes[:, 1]).astype(np.intp)
     return tops, lefts
-
-
-def as_grey(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> np.ndarray:
-    """Grey (h, w), uint8 or float32 in [0, 1], from a file path, bytes, PIL image or array
-    (uint8 0-255, or float 0-1; a float array above 1 is taken as 0-255)."""
-    if isinstance(image, (str, os.PathLike)):
-        return file_grey(image)
-    if isinstance(image, bytes):
-        image = load_image(image)
-    if isinstance(image, Image.Image):
-        if max(image.size) > 2 * WORKING_SIZE:
-            image = image.reduce(max(image.size) // WORKING_SIZE)
-        return to_grey(image)
-    grey = np.asarray(image)
-    if grey.ndim == 3:  # an RGB(A) array: let Pillow do the colour and alpha handling
-        return to_grey(Image.fromarray(grey.astype(np.uint8)))
-    if grey.dtype == np.uint8:
-        return grey
-    grey = grey.astype(np.float32)
-    return grey / 255 if grey.max() > 1 else grey
-
-
-def file_grey(path: str | os.PathLike) -> np.ndarray:
-    """Grey (h, w) of an image file, as as_grey: small plain grey PNGs take the fast path (same
-    pixels, half the time: BENCHMARKS.md), everything else Pillow's full path; DataError names the file."""
-    try:
-        data = read_small_file(path)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
-    if data is not None:
-        grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
-        if grey is not None:
-            return grey
-    return to_grey(load_image(path if data is None else data, str(path)))
 
 
 def preprocess_image(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> Preprocessed:

@@ -1,11 +1,11 @@
-"""The model registry: version folders under <root>/models and an atomically switched `current.json`.
+"""The model registry: version folders under models/ and an atomically switched `current.json`.
 
-models/<version>/      model.npz, model.json, Theta1.txt, Theta2.txt (written by the trainer)
-models/current.json    {"version", "val_accuracy", "promoted_at", "reason"}
-models/promotions.jsonl one line per decision (promoted or not), appended under the lock
+models/<version>/        model.npz, model.json, Theta1.txt, Theta2.txt
+models/current.json      {"version", "val_accuracy", "promoted_at", "reason"}
+models/promotions.jsonl  one line per decision (promoted or not), appended under the lock
 
 Every change happens under an exclusive file lock (models/.lock), so two training runs at once never
-interleave their promotions; folders appear by rename, so a killed run leaves no partial version.
+interleave their promotions; version folders appear by rename, so a killed run leaves no partial version.
 """
 from __future__ import annotations
 
@@ -14,29 +14,31 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from nnmodel import atomic
-from nnmodel.errors import ModelFileError, SetupError
-from nnmodel.modelfile import read_metadata
+from nnmodel.errors import DataError, ModelFileError, SetupError
+from nnmodel.layout import Layout, read_record
+from nnmodel.modelfile import JSON, read_metadata
 
-CURRENT = "current.json"
+
+def new_version_name() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
 class Registry:
-    """Model versions under `root`/models."""
+    """Model versions of an artifacts folder."""
 
-    def __init__(self, root: str | os.PathLike):
-        self.folder = Path(root) / "models"
+    def __init__(self, layout: Layout | str | os.PathLike):
+        self.layout = layout if isinstance(layout, Layout) else Layout(layout)
+        self.folder = self.layout.models
 
     @contextlib.contextmanager
     def lock(self):
         """Exclusive lock across processes for the duration of the block."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+") as fh:
+        with open(self.layout.registry_lock, "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -46,26 +48,23 @@ class Registry:
     @contextlib.contextmanager
     def new_version(self):
         """Yield (staging folder, version name); on success the folder becomes models/<version>."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        version = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=self.folder))
-        try:
+        version = new_version_name()
+        with atomic.atomic_dir(self.layout.model_dir(version), replace=False) as staging:
             yield staging, version
-            os.replace(staging, self.folder / version)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
 
     def versions(self) -> list[str]:
         """Version names, oldest first (only complete folders)."""
         if not self.folder.is_dir():
             return []
         return sorted(p.name for p in self.folder.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and (p / "model.json").is_file())
+                      if p.is_dir() and not p.name.startswith(".") and (p / JSON).is_file())
 
     def path(self, version: str) -> Path:
-        folder = self.folder / version
-        if not (folder / "model.json").is_file():
+        """The folder of `version`; SetupError when there is no such version."""
+        if not isinstance(version, str) or "/" in version or version.startswith(".") or not version:
+            raise SetupError(f"{version!r}: not a model version name (see `digits models list`)")
+        folder = self.layout.model_dir(version)
+        if not (folder / JSON).is_file():
             raise SetupError(f"{folder}: no such model version (see `digits models list`)")
         return folder
 
@@ -73,14 +72,18 @@ class Registry:
         return read_metadata(self.path(version))
 
     def current(self) -> dict | None:
-        """The current.json record, or None when nothing has been promoted yet."""
-        path = self.folder / CURRENT
+        """The current.json record ({"version", ...}), or None when nothing has been promoted yet."""
+        path = self.layout.current_model_file
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
-        except ValueError as exc:
-            raise ModelFileError(f"{path}: unreadable ({exc})") from None
+            record = read_record(path, "current-model record")
+        except DataError as exc:
+            raise ModelFileError(str(exc)) from None
+        if not isinstance(record.get("version"), str) or not record["version"]:
+            raise ModelFileError(f"{path}: 'version' is missing or not a version name "
+                                 "(fix it with `digits models promote VERSION`)")
+        return record
 
     def resolve(self, version: str | None = None) -> Path:
         """Folder of `version`, or of the current model; SetupError explains how to get one."""
@@ -102,9 +105,14 @@ class Registry:
         promotions.jsonl.
         """
         with self.lock():
-            current = self.current()
+            try:
+                current = self.current()
+            except ModelFileError:
+                if not force:
+                    raise
+                current = None  # a broken current.json is replaced by a forced promotion
             current_version = current["version"] if current else None
-            current_exists = current is not None and (self.folder / current["version"] / "model.json").is_file()
+            current_exists = current is not None and (self.layout.model_dir(current_version) / JSON).is_file()
             same_data = scores is not None and scores.get("current") == current_version
             if same_data:
                 candidate_acc = scores["candidate"].get("validation")
@@ -130,13 +138,14 @@ class Registry:
                 decision["candidate_test_accuracy"] = scores["candidate"].get("test")
                 decision["current_test_accuracy"] = (scores.get("current_scores") or {}).get("test")
             if promoted:
-                atomic.write_json(self.folder / CURRENT, {
+                atomic.write_json(self.layout.current_model_file, {
                     "version": version, "val_accuracy": candidate_acc, "promoted_at": decision["at"],
                     "reason": reason or why})
-            with open(self.folder / "promotions.jsonl", "a") as log:
+            with open(self.layout.promotions_log, "a") as log:
                 log.write(json.dumps(decision) + "\n")
             return decision
 
 
 def _val_accuracy(metadata: dict) -> float | None:
-    return metadata.get("metrics", {}).get("validation", {}).get("accuracy")
+    value = (metadata.get("metrics") or {}).get("validation", {}).get("accuracy")
+    return value if isinstance(value, (int, float)) else None

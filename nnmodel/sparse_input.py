@@ -7,6 +7,7 @@ float32 rounding (the sums are taken in a different order). Measured in BENCHMAR
 """
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,7 +38,7 @@ class SparseRows:
         self.shape, self.dtype = X.shape, X.dtype
         threads = threads or n_threads()
         edges = np.linspace(0, len(X), threads + 1).astype(int)
-        self.bounds = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+        self.bounds = [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
         self.blocks = [sp.csr_matrix(X[a:b]) for a, b in self.bounds]
         self.blocks_t = [block.T for block in self.blocks]  # CSC views: X_k.T @ D_k reads D in order
         self.pool = ThreadPoolExecutor(len(self.bounds)) if len(self.bounds) > 1 else None

@@ -1,6 +1,6 @@
 """Screenshot of the viewer with a recognised digit, for the README.
 
-Run on a display (e.g. `xvfb-run -s '-screen 0 1024x768x24' .venv/bin/python scripts/gui_screenshot.py
+Run on a display (e.g. `xvfb-run -s '-screen 0 1024x768x24' .venv/bin/python -m scripts.gui_screenshot
 [--artifacts DIR] [--index 18] docs/gui.png`): opens the viewer on the current model, draws the strokes of
 an MNIST test digit with xdotool, and saves the window.
 """
@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import time
 import tkinter as tk
 from pathlib import Path
 
+from PIL import ImageGrab
+
+from gui.app import DigitsViewer
+from gui.model import load_viewer_model
+from nnmodel.data.readers import read_bundled
+from nnmodel.layout import Layout
+from tests.helpers.strokes import digit_strokes
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from PIL import ImageGrab  # noqa: E402
-
-from flows.runtime import artifacts_root  # noqa: E402
-from gui.app import DigitsViewer  # noqa: E402
-from gui.model import load_viewer_model  # noqa: E402
-from strokes import digit_strokes  # noqa: E402
-from tasks.sources import read_bundled  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +29,7 @@ def main() -> None:
     parser.add_argument("--artifacts")
     parser.add_argument("--index", type=int, default=18, help="MNIST test image to trace")
     args = parser.parse_args()
-    artifacts = artifacts_root(args.artifacts)
+    artifacts = Layout.locate(args.artifacts).root
     root = tk.Tk(className="digits")
     app = DigitsViewer(root, load_viewer_model(artifacts), artifacts / "feedback")
     root.geometry("+0+0")

@@ -4,17 +4,15 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-DIGITS = [sys.executable, "-m", "flows.cli"]
+from tests.helpers.processes import DIGITS, run_digits
 
 
 def run(args, env=None, timeout=120):
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(DIGITS + args, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return run_digits(args, env=env, keep_prefect_env=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["data", "prepare"], ["train"],
@@ -24,6 +22,39 @@ def test_help_reads_well(command):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: digits")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, option, problem", [
+    (["train", "--hidden", "0"], "--hidden", "must be a whole number from 1"),
+    (["train", "--maxiter", "-3"], "--maxiter", "must be a whole number from 1"),
+    (["train", "--maxiter", "ten"], "--maxiter", "must be a whole number"),
+    (["train", "--lambda", "-1"], "--lambda", "must be a finite number of at least 0"),
+    (["train", "--lambda", "nan"], "--lambda", "must be a finite number"),
+    (["train", "--lambda", "inf"], "--lambda", "must be a finite number"),
+    (["train", "--seed", "-1"], "--seed", "must be a whole number from 0"),
+    (["train", "--preset", "fast"], "--preset", "invalid choice: 'fast'"),
+    (["train", "--validation-size", "70000"], "--validation-size", "must be a whole number from 0 to 59999"),
+    (["predict", "d", "--min-confidence", "1.5"], "--min-confidence", "must be a finite number from 0 to 1"),
+    (["predict", "d", "--min-confidence", "nan"], "--min-confidence", "must be a finite number"),
+    (["predict", "d", "--chunk-size", "0"], "--chunk-size", "must be a whole number from 1"),
+    (["predict", "d", "--workers", "0"], "--workers", "must be a whole number from 1"),
+    (["schedule", "--interval", "0"], "--interval", "must be a number above 0"),
+    (["gui", "--brush", "1000"], "--brush", "must be a whole number from 4 to 48"),
+    (["runs", "--limit", "0"], "--limit", "must be a whole number from 1"),
+])
+def test_bad_options_are_one_line_naming_the_option_before_any_work(tmp_path, args, option, problem):
+    result = run(["--artifacts", str(tmp_path / "a"), *args])
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"argument {option}" in line and problem in line, line
+    assert not (tmp_path / "a").exists()
+
+
+def test_artifacts_and_verbose_options_work_before_or_after_the_command(tmp_path):
+    before = run(["--artifacts", str(tmp_path / "x"), "runs"])
+    after = run(["runs", "--artifacts", str(tmp_path / "y"), "-v"])
+    assert before.returncode == after.returncode == 0
+    assert str(tmp_path / "x" / "runs") in before.stderr and str(tmp_path / "y" / "runs") in after.stderr
 
 
 def test_missing_source_is_one_line_error(tmp_path):

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import free_port, stop_process_group, wait_for
-from test_predict import cli
+from tests.helpers.processes import free_port, run_digits, stop_process_group, wait_for
 
 pytest.importorskip("prefect_dask", reason="the test extra installs prefect-dask")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -53,9 +52,9 @@ def test_dask_cluster_gives_the_same_csv_as_a_local_run(tmp_path, registered_art
     local = tmp_path / "local.csv"
     on_dask = tmp_path / "dask.csv"
     args = ["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--recursive", "--chunk-size", "8"]
-    done = cli([*args, "--out", str(local)])
+    done = run_digits([*args, "--out", str(local)])
     assert done.returncode == 0, done.stderr
-    done = cli([*args, "--out", str(on_dask), "--dask", dask_cluster], env_extra={"PREFECT_API_URL": prefect_server})
+    done = run_digits([*args, "--out", str(on_dask), "--dask", dask_cluster], env={"PREFECT_API_URL": prefect_server})
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert on_dask.read_bytes() == local.read_bytes()

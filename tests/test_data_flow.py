@@ -6,7 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from tasks import sources, splits
+from nnmodel.data import splits
+from nnmodel.data.raw import MNIST_ARRAY_SHA256
+from nnmodel.errors import DataError
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +25,7 @@ def test_flow_writes_verified_raw_layer_and_splits(prepared, mnist_raw):
     root, folder = prepared
     manifest = json.loads((root / "data" / folder.split("/")[-1] / "manifest.json").read_text())
     assert manifest["counts"] == {"train": 55000, "validation": 5000, "test": 10000}
-    assert manifest["raw_sha256"] == sources.MNIST_ARRAY_SHA256
+    assert manifest["raw_sha256"] == MNIST_ARRAY_SHA256
     assert manifest["verified"].startswith("canonical MNIST")
     X, y = splits.read_split(f"{folder}/test.parquet")
     np.testing.assert_array_equal(y, mnist_raw.test_labels)
@@ -44,6 +48,6 @@ def test_flow_with_bad_local_source_fails_with_named_file(prefect_harness, tmp_p
 
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(sources.DataError, match="mnist.npz: unreadable .npz"):
+    with pytest.raises(DataError, match="mnist.npz: unreadable .npz"):
         data_flow(str(tmp_path / "artifacts"), source=str(bad))
     assert not (tmp_path / "artifacts" / "data").exists()

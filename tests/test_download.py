@@ -1,4 +1,5 @@
-"""The `url` source against a real HTTP server on 127.0.0.1: good files, a corrupt file, dropped links."""
+"""The `url` source against a real HTTP server on 127.0.0.1: good files, a corrupt file, dropped links,
+and the fetch task's retries in a real Prefect flow."""
 from __future__ import annotations
 
 import gzip
@@ -8,9 +9,10 @@ import threading
 
 import pytest
 
-from conftest import SHARED_MNIST
+from nnmodel.data import download
+from nnmodel.data.raw import verify
 from nnmodel.errors import DataError
-from tasks import sources
+from tests.helpers.data import SHARED_MNIST
 
 
 class Server:
@@ -55,7 +57,7 @@ class Server:
 def served_files(mnist_raw) -> dict[str, bytes]:
     """The canonical .gz files: from ../shared when present, else re-made from the bundled arrays."""
     files = {}
-    for key, (name, sha) in sources.MNIST_GZ_FILES.items():
+    for key, (name, _) in download.MNIST_GZ_FILES.items():
         if (SHARED_MNIST / name).is_file():
             files[name] = (SHARED_MNIST / name).read_bytes()
         else:
@@ -74,15 +76,19 @@ def server(served_files):
 
 def pins_for(files: dict[str, bytes], monkeypatch):
     """Pin the served bytes' digests (equal to the canonical pins when ../shared is present)."""
-    pins = {key: (name, hashlib.sha256(files[name]).hexdigest()) for key, (name, _) in sources.MNIST_GZ_FILES.items()}
-    monkeypatch.setattr(sources, "MNIST_GZ_FILES", pins)
+    pins = {key: (name, hashlib.sha256(files[name]).hexdigest()) for key, (name, _) in download.MNIST_GZ_FILES.items()}
+    monkeypatch.setattr(download, "MNIST_GZ_FILES", pins)
+
+
+def quiet(message):
+    pass
 
 
 def test_download_verifies_and_reads(server, tmp_path, monkeypatch):
     if not SHARED_MNIST.is_dir():
         pins_for(server.files, monkeypatch)
-    raw = sources.download_mnist(server.url, tmp_path / "dl", log=lambda m: None)
-    assert sources.verify(raw, "mnist", "url")["verified"].startswith("canonical MNIST (exact")
+    raw = download.download_mnist(server.url, tmp_path / "dl", log=quiet)
+    assert verify(raw, "mnist", "url")["verified"].startswith("canonical MNIST (exact")
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(server.files)
 
 
@@ -93,31 +99,58 @@ def test_corrupt_file_is_refused_and_leaves_nothing(server, tmp_path, monkeypatc
     body[100] ^= 0xFF
     server.files[name] = bytes(body)
     with pytest.raises(DataError, match=rf"{name}: every mirror failed: .*SHA-256 .* does not match the pinned"):
-        sources.download_mnist(server.url, tmp_path / "dl", log=lambda m: None, backoff=0)
+        download.download_mnist(server.url, tmp_path / "dl", log=quiet)
     assert not (tmp_path / "dl" / name).exists()
-    assert not list((tmp_path / "dl").glob("*.partial"))
+    assert not list((tmp_path / "dl").glob(".*partial"))
 
 
-def test_dropped_connection_is_retried(server, tmp_path, monkeypatch):
-    pins_for(server.files, monkeypatch)
-    name = "train-labels-idx1-ubyte.gz"
-    server.drops[name] = 1
-    sources.download_mnist(server.url, tmp_path / "dl", log=lambda m: None, backoff=0)
-    assert server.hits.count(name) == 2
-    assert hashlib.sha256((tmp_path / "dl" / name).read_bytes()).hexdigest() == sources.MNIST_GZ_FILES["train_labels"][1]
-
-
-def test_connection_that_keeps_dropping_fails_cleanly(server, tmp_path):
+def test_one_attempt_with_a_dropped_connection_is_a_network_error(server, tmp_path):
     name = "t10k-labels-idx1-ubyte.gz"
-    server.drops[name] = 99
+    server.drops[name] = 1
     target = tmp_path / "dl" / name
-    with pytest.raises(ConnectionError, match=rf"{name}: download failed after 3 attempts"):
-        sources.download_file(server.url + name, target, "0" * 64, backoff=0)
+    with pytest.raises(download.DownloadError, match=rf"{name}: RemoteProtocolError"):
+        download.download_file(server.url + name, target, "0" * 64)
+    assert isinstance(download.DownloadError("x"), ConnectionError)
     assert not target.exists() and not list(target.parent.glob("*"))
+
+
+def test_a_mirror_that_keeps_dropping_is_a_network_error_for_the_caller_to_retry(server, tmp_path, monkeypatch):
+    pins_for(server.files, monkeypatch)
+    server.drops["train-labels-idx1-ubyte.gz"] = 99
+    with pytest.raises(download.DownloadError, match="train-labels-idx1-ubyte.gz: every mirror failed"):
+        download.download_mnist(server.url, tmp_path / "dl", log=quiet)
+    assert server.hits.count("train-labels-idx1-ubyte.gz") == 1  # one attempt: retries are the task's
 
 
 def test_second_mirror_is_used_when_first_is_dead(server, tmp_path, monkeypatch):
     pins_for(server.files, monkeypatch)
     dead = "http://127.0.0.1:9/nothing/"
-    sources.download_mnist([dead, server.url], tmp_path / "dl", log=lambda m: None, backoff=0)
+    download.download_mnist([dead, server.url], tmp_path / "dl", log=quiet)
     assert len(list((tmp_path / "dl").iterdir())) == 4
+
+
+@pytest.mark.slow
+def test_the_fetch_task_retries_network_errors_not_bad_data(prefect_harness, server, tmp_path, monkeypatch):
+    """In a real flow, a dropped connection is retried by the task (and succeeds); a corrupt file is not."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+
+    from flows.data import data_flow
+
+    pins_for(server.files, monkeypatch)
+    name = "train-labels-idx1-ubyte.gz"
+    server.drops[name] = 1
+    state = data_flow(str(tmp_path / "a"), source="url", base_url=server.url, prepare=False, return_state=True)
+    assert state.is_completed() and server.hits.count(name) == 2
+    with get_client(sync_client=True) as client:
+        this_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        [run] = client.read_task_runs(flow_run_filter=this_run,
+                                      task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="fetch-and-verify")))
+        assert run.run_count == 2
+    body = bytearray(server.files[name])
+    body[100] ^= 0xFF
+    server.files[name] = bytes(body)
+    server.hits.clear()
+    state = data_flow(str(tmp_path / "b"), source="url", base_url=server.url, prepare=False, return_state=True)
+    assert state.is_failed() and server.hits.count(name) == 1
+    assert isinstance(state.result(raise_on_failure=False), DataError)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from strokes import digit_strokes
+from tests.helpers.strokes import digit_strokes
 
 pytestmark = pytest.mark.skipif(shutil.which("xdotool") is None,
                                 reason="xdotool missing: .ci/run installs it (scripts/install-test-tools.sh)")
@@ -105,6 +105,12 @@ def draw(app, strokes) -> None:
     xdo(app.root, *stroke_commands(app, strokes))
 
 
+def sketch(image) -> list:
+    """A digit's strokes with every third point (and each end): a quick drawing, for tests that
+    need ink on the canvas rather than a faithful digit."""
+    return [[*stroke[:-1:3], stroke[-1]] for stroke in digit_strokes(image)]
+
+
 def key(app, *names: str) -> None:
     """Keys go to the window under the pointer (no window manager on Xvfb): point at the canvas first."""
     x, y = app.canvas.winfo_rootx() + 5, app.canvas.winfo_rooty() + 5
@@ -176,7 +182,7 @@ def test_recognised_live_while_drawing(viewer, mnist_raw):
 
 
 def test_clear_by_key_escape_and_button(viewer, mnist_raw):
-    strokes = digit_strokes(mnist_raw.test_images[1])
+    strokes = sketch(mnist_raw.test_images[1])
     for how in ("c", "Escape", "button"):
         draw(viewer, strokes)
         assert predicted(viewer.root.title()) is not None
@@ -203,7 +209,7 @@ def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
     feedback = registered_artifacts / "feedback"
     four = mnist_raw.test_images[4]
     assert mnist_raw.test_labels[4] == 4
-    draw(viewer, digit_strokes(four))
+    draw(viewer, sketch(four))
     seen = viewer.current.pixels.copy()
     key(viewer, "9")  # "no, it is a 9": saved under 9/, whatever the network said
     saved = list((feedback / "9").glob("*.png"))
@@ -213,9 +219,9 @@ def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
     assert np.abs(np.asarray(image) / 255 - seen).max() <= 1 / 255 + 1e-6
     assert viewer.root.title() == "digits"  # saved and cleared for the next one
 
-    draw(viewer, digit_strokes(four))  # the same drawing again, by button: a second file, no overwrite
+    draw(viewer, sketch(four))  # the same drawing again, by button: a second file, no overwrite
     click(viewer, find_button(viewer, "4"))
-    draw(viewer, digit_strokes(four))
+    draw(viewer, sketch(four))
     key(viewer, "4")
     assert len(list((feedback / "4").glob("*.png"))) == 2
     assert not list(feedback.rglob("*.partial"))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nnmodel.metrics import classification_report, confusion_matrix
+from nnmodel.reports.metrics import classification_report, confusion_matrix
 
 
 def test_confusion_and_report_by_hand():

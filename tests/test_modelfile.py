@@ -10,15 +10,13 @@ import pytest
 from bench import plain_reference
 from nnmodel import modelfile, original
 from nnmodel.errors import ModelFileError
-from nnmodel.network import Network, init_params
+from tests.helpers.models import trained_like
 
 
-def trained_like(hidden=(7,), seed=0, output="softmax"):
-    net = Network(hidden_sizes=hidden, output=output, seed=seed)
-    rng = np.random.default_rng(seed)
-    net.params_ = [(W * 40, rng.normal(0, 0.5, b.shape).astype(np.float32))
-                   for W, b in init_params(net.sizes, seed, np.float32)]
-    return net
+def edit_metadata(folder, change):
+    meta = json.loads((folder / "model.json").read_text())
+    change(meta)
+    (folder / "model.json").write_text(json.dumps(meta))
 
 
 def test_roundtrip_keeps_predictions_and_metadata(tmp_path):
@@ -41,9 +39,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 def test_weights_that_do_not_match_the_metadata_are_refused(tmp_path):
     modelfile.save_model(trained_like(hidden=(7,)), tmp_path)
-    meta = json.loads((tmp_path / "model.json").read_text())
-    meta["network"]["hidden_sizes"] = [8]
-    (tmp_path / "model.json").write_text(json.dumps(meta))
+    edit_metadata(tmp_path, lambda meta: meta["network"].update(hidden_sizes=[8]))
     with pytest.raises(ModelFileError, match="layer 0 weights do not match the 784-8-10 network"):
         modelfile.load_model(tmp_path)
 
@@ -60,6 +56,45 @@ def test_pickled_arrays_are_never_loaded(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="model.npz: unreadable weights"):
         modelfile.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["network"].update(output="linear"), "bad network description .output must be one of"),
+    (lambda m: m["network"].update(dtype="float16"), "bad network description .dtype must be one of"),
+    (lambda m: m["network"].update(hidden_sizes="7"), "hidden_sizes must be a list"),
+    (lambda m: m["network"].update(hidden_sizes=[10**9]), "hidden_sizes must be a list of whole numbers"),
+    (lambda m: m["network"].update(lam="0.1"), "lam must be a finite number"),
+    (lambda m: m["network"].update(rogue=1), "unknown network parameter 'rogue'"),
+    (lambda m: m.update(network=[1, 2]), "'network' is not an object"),
+    (lambda m: m.update(format="digits-model/9"), "format 'digits-model/9' is not one of"),
+    (lambda m: m.update(npz_sha256=5), "'npz_sha256' is not a SHA-256"),
+])
+def test_tampered_metadata_is_refused_before_any_array_is_read(tmp_path, change, message):
+    modelfile.save_model(trained_like(), tmp_path)
+    edit_metadata(tmp_path, change)
+    (tmp_path / "model.npz").write_bytes(b"never read")
+    with pytest.raises(ModelFileError, match=f"model.json: .*{message}"):
+        modelfile.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1, 2]", "\x00\xff"])
+def test_malformed_metadata_is_one_line(tmp_path, text):
+    (tmp_path / "model.json").write_text(text)
+    with pytest.raises(ModelFileError, match="model.json: ") as caught:
+        modelfile.load_model(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_models_of_the_first_format_still_load(tmp_path):
+    net = trained_like()
+    modelfile.save_model(net, tmp_path)
+    edit_metadata(tmp_path, lambda m: m.update(format="digits-model/1", network={
+        "hidden_sizes": [7], "hidden": "sigmoid", "output": "softmax", "lam": 0.1, "dtype": "float32", "seed": 0,
+        "init_scale": 0.05, "n_inputs": 784, "n_classes": 10}))
+    back, _ = modelfile.load_model(tmp_path)
+    X = np.random.default_rng(1).random((20, 784)).astype(np.float32)
+    assert back.activation == "sigmoid"
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

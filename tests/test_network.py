@@ -1,134 +1,129 @@
-"""The network against references: finite-difference gradients, the plain yardstick, stability."""
+"""The estimator: scikit-learn's surface (clone, get/set_params), parameter checks, presets, and
+L-BFGS-B fitting on real MNIST subsets (progress, early stopping, seeds, BLAS limits)."""
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pytest
 
-from nnmodel import network
-from nnmodel.network import Network
+from nnmodel.lbfgs import single_threaded_scipy_blas
+from nnmodel.network import Network, check_params
+from nnmodel.presets import PRESETS, network_params
 
 
-def small_problem(seed=0, m=12, sizes=(6, 5, 4, 3)):
+@pytest.fixture(scope="module")
+def subset(mnist_raw):
+    X = mnist_raw.train_images[:3000].reshape(-1, 784).astype(np.float32) / 255
+    y = mnist_raw.train_labels[:3000]
+    Xv = mnist_raw.train_images[3000:4000].reshape(-1, 784).astype(np.float32) / 255
+    return X, y, Xv, mnist_raw.train_labels[3000:4000]
+
+
+def blobs(n=300, k=3, d=20, seed=0):
     rng = np.random.default_rng(seed)
-    X = rng.random((m, sizes[0]))
-    y = rng.integers(0, sizes[-1], m)
-    Y = np.eye(sizes[-1])[y]
-    params = network.init_params(sizes, seed=seed, dtype=np.float64)
-    params = [(W, rng.normal(0, 0.3, size=b.shape)) for W, b in params]  # non-zero biases too
-    return X, Y, params, sizes
-
-
-@pytest.mark.parametrize("hidden", network.ACTIVATIONS)
-@pytest.mark.parametrize("output", network.OUTPUTS)
-def test_gradient_matches_finite_differences(hidden, output):
-    X, Y, params, sizes = small_problem()
-    if hidden == "relu":  # keep pre-activations away from the kink at 0
-        params = [(W, b + 0.05 * np.sign(b)) for W, b in params]
-    lam = 0.7
-    _, grads = network.cost_and_grad(params, X, Y, lam, hidden, output)
-    flat = network.pack(params)
-    analytic = network.pack(grads)
-
-    def cost(v):
-        return network.cost_and_grad(network.unpack(v, sizes, np.float64), X, Y, lam, hidden, output)[0]
-
-    eps = 1e-6
-    numeric = np.array([(cost(flat + eps * e) - cost(flat - eps * e)) / (2 * eps) for e in np.eye(len(flat))])
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
-
-
-def test_cost_matches_plain_formula():
-    """Sigmoid output cost equals the original's log(h) form where that form is finite."""
-    X, Y, params, sizes = small_problem(sizes=(6, 5, 3))
-    lam = 0.3
-    cost, _ = network.cost_and_grad(params, X, Y, lam, "sigmoid", "sigmoid")
-    (W1, b1), (W2, b2) = params
-    a2 = 1 / (1 + np.exp(-(X @ W1.T + b1)))
-    h = 1 / (1 + np.exp(-(a2 @ W2.T + b2)))
-    m = len(X)
-    plain = -np.sum(Y * np.log(h) + (1 - Y) * np.log(1 - h)) / m + lam / (2 * m) * (np.sum(W1**2) + np.sum(W2**2))
-    assert cost == pytest.approx(plain, rel=1e-12)
-
-
-def test_gradient_matches_plain_yardstick():
-    """Our float64 gradient equals the plain reference implementation's (Theta layout)."""
-    from bench.plain_reference import neural_network
-
-    rng = np.random.default_rng(3)
-    X = rng.random((20, 784))
-    y = rng.integers(0, 10, 20)
-    params = network.init_params((784, 7, 10), seed=1, dtype=np.float64)
-    params = [(W, rng.normal(0, 0.1, size=b.shape)) for W, b in params]
-    (W1, b1), (W2, b2) = params
-    theta = np.concatenate([np.column_stack([b1, W1]).ravel(), np.column_stack([b2, W2]).ravel()])
-    J_ref, g_ref = neural_network(theta.copy(), 784, 7, 10, X, y, 0.1)
-    J, grads = network.cost_and_grad(params, X, np.eye(10)[y], 0.1, "sigmoid", "sigmoid")
-    (dW1, db1), (dW2, db2) = grads
-    ours = np.concatenate([np.column_stack([db1, dW1]).ravel(), np.column_stack([db2, dW2]).ravel()])
-    assert J == pytest.approx(J_ref, rel=1e-10)
-    np.testing.assert_allclose(ours, g_ref, rtol=1e-8, atol=1e-12)
-
-
-@pytest.mark.parametrize("output", network.OUTPUTS)
-@pytest.mark.parametrize("hidden", network.ACTIVATIONS)
-def test_no_overflow_warnings_on_extreme_inputs(hidden, output):
-    rng = np.random.default_rng(0)
-    params = [(W * 1e4, b) for W, b in network.init_params((784, 16, 10), dtype=np.float32)]
-    X = np.vstack([np.zeros(784), np.ones(784), rng.random((30, 784))]).astype(np.float32)
-    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(X))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        cost, grads = network.cost_and_grad(params, X, Y, 0.1, hidden, output)
-        net = Network(hidden_sizes=(16,), hidden=hidden, output=output)
-        net.params_ = params
-        proba = net.predict_proba(X)
-    assert np.isfinite(cost) and all(np.all(np.isfinite(g)) for pair in grads for g in pair)
-    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
-
-
-def test_float32_path_agrees_with_float64():
-    X, Y, params, _ = small_problem(sizes=(6, 5, 3))
-    c64, g64 = network.cost_and_grad(params, X, Y, 0.1)
-    p32 = [(W.astype(np.float32), b.astype(np.float32)) for W, b in params]
-    c32, g32 = network.cost_and_grad(p32, X.astype(np.float32), Y.astype(np.float32), 0.1)
-    assert g32[0][0].dtype == np.float32
-    assert c32 == pytest.approx(c64, rel=1e-5)
-    np.testing.assert_allclose(network.pack(g32), network.pack(g64), rtol=1e-3, atol=1e-6)
+    centers = rng.random((k, d))
+    y = rng.integers(0, k, n)
+    return np.clip(centers[y] + rng.normal(0, 0.05, (n, d)), 0, 1), y
 
 
 def test_fit_predict_score_surface():
-    rng = np.random.default_rng(0)
-    centers = rng.random((3, 20))
-    y = rng.integers(0, 3, 300)
-    X = np.clip(centers[y] + rng.normal(0, 0.05, (300, 20)), 0, 1)
-    net = Network(hidden_sizes=(8,), n_inputs=20, n_classes=3, seed=1)
-    assert net.fit(X, y, maxiter=40) is net
+    X, y = blobs()
+    net = Network(hidden_sizes=(8,), n_inputs=20, n_classes=3, seed=1, max_iter=40, copies=0)
+    assert net.fit(X, y) is net
     assert net.predict_proba(X).shape == (300, 3)
     assert net.predict(X).shape == (300,)
     assert net.score(X, y) > 0.95
     assert net.n_iter_ <= 40 and len(net.history_) == net.n_iter_
     assert net.history_[-1]["loss"] < net.history_[0]["loss"]
+    assert list(net.classes_) == [0, 1, 2] and net.n_examples_ == 300
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_sparse_row_blocks_give_the_dense_cost_and_gradients(threads, mnist_raw):
-    from nnmodel.network import cost_and_grad, init_params
-    from nnmodel.sparse_input import SparseRows, worth_it
+def test_every_hyperparameter_is_an_init_argument_and_clone_works():
+    from sklearn.base import clone
 
-    X = mnist_raw.train_images[:1001].reshape(-1, 784).astype(np.float32) / 255
-    assert worth_it(X) and not worth_it(np.ones_like(X))
-    Y = np.eye(10, dtype=np.float32)[mnist_raw.train_labels[:1001]]
-    params = init_params((784, 30, 10), seed=1, dtype=np.float32, scale=0.1)
-    sparse = SparseRows(X, threads=threads)
-    try:
-        for output in ("softmax", "sigmoid"):
-            cost, grads = cost_and_grad(params, X, Y, 0.1, "sigmoid", output)
-            cost_s, grads_s = cost_and_grad(params, sparse, Y, 0.1, "sigmoid", output)
-            assert cost_s == pytest.approx(cost, rel=1e-5)
-            for (dW, db), (dW_s, db_s) in zip(grads, grads_s):
-                np.testing.assert_allclose(dW_s, dW, rtol=1e-4, atol=1e-6)
-                np.testing.assert_allclose(db_s, db, rtol=1e-4, atol=1e-6)
-    finally:
-        sparse.close()
+    net = Network(hidden_sizes=(12,), lam=0.3, max_iter=5, copies=0, n_inputs=20, n_classes=3)
+    params = net.get_params(deep=True)
+    assert params["hidden_sizes"] == (12,) and params["lam"] == 0.3 and params["max_iter"] == 5
+    twin = clone(net)
+    assert twin is not net and twin.get_params() == params and not hasattr(twin, "params_")
+    X, y = blobs()
+    fitted = clone(net).fit(X, y)
+    assert not hasattr(net, "params_") and hasattr(fitted, "params_")
+    assert net.set_params(lam=1.0, max_iter=7) is net and net.lam == 1.0 and net.max_iter == 7
+    with pytest.raises(ValueError, match="no parameter 'hidden'"):
+        net.set_params(hidden=5)
+
+
+def test_fit_takes_its_settings_from_init_only():
+    X, y = blobs()
+    a = Network(hidden_sizes=(8,), n_inputs=20, n_classes=3, max_iter=3, copies=0).fit(X, y)
+    assert a.n_iter_ == 3
+    Xi, yi = np.random.default_rng(0).random((50, 784)).astype(np.float32), np.arange(50) % 10
+    assert Network(hidden_sizes=(4,), max_iter=2, copies=2).fit(Xi, yi).n_examples_ == 150
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("hidden_sizes", (0,), "hidden_sizes must be"), ("hidden_sizes", [], "hidden_sizes must be"),
+    ("max_iter", 0, "max_iter must be a whole number"), ("max_iter", 2.5, "max_iter must be"),
+    ("lam", -1, "lam must be a finite number"), ("lam", float("nan"), "lam must be a finite number"),
+    ("lam", float("inf"), "lam must be"), ("activation", "softsign", "activation must be one of"),
+    ("output", "linear", "output must be one of"), ("dtype", "float16", "dtype must be one of"),
+    ("distortions", ("blur",), "unknown distortion 'blur'"), ("copies", -1, "copies must be"),
+    ("patience", 0, "patience must be"), ("init_scale", 0, "init_scale must be"),
+    ("memory", True, "memory must be"),
+])
+def test_bad_hyperparameters_are_refused_before_fitting(name, value, message):
+    net = Network().set_params(**{name: value})
+    with pytest.raises(ValueError, match=message):
+        net.fit(np.zeros((10, 784), np.float32), np.arange(10))
+    with pytest.raises(ValueError, match=message):
+        check_params(net.get_params())
+
+
+def test_presets_are_complete_hyperparameter_sets():
+    for name in PRESETS:
+        params = network_params(name)
+        assert set(params) == set(Network().get_params()), name
+        assert Network(**params).get_params() == params
+    assert network_params("default", max_iter=5, seed=None)["max_iter"] == 5  # None leaves the preset's value
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        network_params("fast")
+
+
+def test_fit_learns_mnist_subset_with_progress(subset):
+    X, y, Xv, yv = subset
+    seen = []
+    net = Network(hidden_sizes=(32,), max_iter=30, eval_every=10, memory=20, copies=0)
+    net.fit(X, y, validation=(Xv, yv), progress=seen.append)
+    assert net.score(Xv, yv) > 0.85
+    assert [i["iteration"] for i in seen] == list(range(1, 31))
+    assert all("val_accuracy" in i for i in seen if i["iteration"] % 10 == 0)
+    assert seen[-1]["eta_seconds"] == 0 and seen[-1]["loss"] < seen[0]["loss"]
+    assert all(i["grad_norm"] > 0 for i in seen)
+
+
+def test_early_stopping_keeps_the_best_validation_parameters(subset):
+    X, y, Xv, yv = subset
+    net = Network(hidden_sizes=(64,), lam=1.0, max_iter=300, eval_every=5, patience=3, copies=0)
+    net.fit(X[:300], y[:300], validation=(Xv, yv))
+    assert net.n_iter_ < 300 and net.stop_reason_.startswith("early stop")
+    best = max(i["val_accuracy"] for i in net.history_ if "val_accuracy" in i)
+    assert net.score(Xv, yv) == pytest.approx(best)
+
+
+def test_seeded_training_is_reproducible(subset):
+    X, y, _, _ = subset
+    a = Network(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
+    b = Network(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
+    c = Network(hidden_sizes=(16,), seed=4, max_iter=5).fit(X[:500], y[:500])
+    np.testing.assert_array_equal(a.params_[0][0], b.params_[0][0])
+    assert not np.array_equal(a.params_[0][0], c.params_[0][0])
+
+
+def test_blas_limit_is_restored():
+    from threadpoolctl import threadpool_info
+
+    before = [(p["filepath"], p["num_threads"]) for p in threadpool_info()]
+    with single_threaded_scipy_blas():
+        inside = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+        assert all(n == 1 for path, n in inside.items() if "scipy" in path)
+    assert [(p["filepath"], p["num_threads"]) for p in threadpool_info()] == before

@@ -1,6 +1,7 @@
 """The plain grey PNG fast path gives Pillow's pixels exactly, and steps aside for anything else."""
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 
@@ -9,8 +10,16 @@ import pytest
 from PIL import Image
 
 from nnmodel.errors import DataError
-from nnmodel.plain_png import SMALL_FILE, decode_plain_grey_png, read_small_file
-from nnmodel.preprocess import WORKING_SIZE, file_grey, load_image, preprocess_files, to_grey
+from nnmodel.preprocess import (
+    SMALL_FILE,
+    WORKING_SIZE,
+    decode_plain_grey_png,
+    file_grey,
+    load_image,
+    preprocess_files,
+    read_small_file,
+    to_grey,
+)
 
 MAX_SIDE = 2 * WORKING_SIZE  # what file_grey passes: larger images are reduced by load_image
 
@@ -42,7 +51,7 @@ def png(pixels: np.ndarray, filters=(0, 1, 2, 3, 4), before=(), after=(), idat_p
     h, w = pixels.shape
     data = zlib.compress(filtered_rows(pixels, list(filters)))
     cut = np.linspace(0, len(data), idat_parts + 1).astype(int)
-    idats = b"".join(between).join(chunk(b"IDAT", data[a:b]) for a, b in zip(cut[:-1], cut[1:]))
+    idats = b"".join(between).join(chunk(b"IDAT", data[a:b]) for a, b in itertools.pairwise(cut))
     ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace))
     return (b"\x89PNG\r\n\x1a\n" + ihdr + b"".join(before) + idats + b"".join(after) + chunk(b"IEND", b""))
 

@@ -5,15 +5,14 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import write_digits
-
-from tasks import batch
+from nnmodel import batch
+from tests.helpers.data import write_digits
+from tests.helpers.processes import DIGITS, run_digits
 
 pytestmark = pytest.mark.slow
 
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.slow
 def read_csv(path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
-
-
-def cli(args, env_extra=None, **kwargs):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, **kwargs)
 
 
 def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registered_artifacts, messy_folder, mnist_raw):
@@ -87,25 +79,28 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
 
 
 def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):
-    missing = cli(["--artifacts", str(registered_artifacts), "predict", str(tmp_path / "nope"), "--out", str(tmp_path / "o.csv")])
+    out = ["--out", str(tmp_path / "o.csv")]
+    missing = run_digits(["--artifacts", str(registered_artifacts), "predict", str(tmp_path / "nope"), *out])
     assert missing.returncode == 1 and missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such folder")
-    no_model = cli(["--artifacts", str(tmp_path / "empty"), "predict", str(messy_folder), "--out", str(tmp_path / "o.csv")])
+    no_model = run_digits(["--artifacts", str(tmp_path / "empty"), "predict", str(messy_folder), *out])
     assert no_model.returncode == 1 and "no trained model" in no_model.stderr and "digits train" in no_model.stderr
     assert not (tmp_path / "o.csv").exists()
 
 
 def test_cli_exit_codes_strict_and_nothing_readable(tmp_path, registered_artifacts, messy_folder):
     out = tmp_path / "o.csv"
-    relaxed = cli(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out)])
+    relaxed = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out)])
     assert relaxed.returncode == 0, relaxed.stderr
     assert "ERROR" not in relaxed.stderr and "Traceback" not in relaxed.stderr
     assert "error" in relaxed.stderr and "images/s" in relaxed.stderr
-    strict = cli(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out), "--strict"])
+    strict = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out),
+                         "--strict"])
     assert strict.returncode == 1 and "could not be read (--strict)" in strict.stderr
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.png").write_bytes(b"nope")
-    nothing = cli(["--artifacts", str(registered_artifacts), "predict", str(junk), "--out", str(tmp_path / "j.csv")])
+    nothing = run_digits(["--artifacts", str(registered_artifacts), "predict", str(junk),
+                          "--out", str(tmp_path / "j.csv")])
     assert nothing.returncode == 1 and "no file could be read" in nothing.stderr
     assert read_csv(tmp_path / "j.csv")[0]["status"] == "error"
 
@@ -117,7 +112,7 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     args = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out), "--chunk-size", "50",
             "--workers", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen([*DIGITS, *args], env=env, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     parts = batch.parts_dir(out)
     deadline = time.monotonic() + 120
@@ -127,11 +122,11 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     proc.wait(30)
     done_before = len(batch.done_keys(out))
     assert 0 < done_before < 3000 and not out.exists()
-    resumed = cli(args + ["--resume"])
+    resumed = run_digits(args + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert "kept from the earlier run" in resumed.stderr
     rows = read_csv(out)
     assert [r["path"] for r in rows] == [f"digit-{i:05d}.png" for i in range(3000)]
-    fresh = cli(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:])
+    fresh = run_digits(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:])
     assert fresh.returncode == 0, fresh.stderr
     assert rows == read_csv(tmp_path / "fresh.csv")

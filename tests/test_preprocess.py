@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nnmodel.batch import COLUMNS, classify_files
 from nnmodel.errors import DataError
 from nnmodel.modelfile import load_model
 from nnmodel.preprocess import preprocess_files, preprocess_image
-from renders import VARIANTS, write_variant
-from tasks.batch import COLUMNS, classify_files
+from tests.helpers.renders import VARIANTS, write_variant
 
 N = 2000
 
@@ -90,6 +90,18 @@ def test_huge_image_is_reduced_first(tmp_path):
     assert not result.blank and result.pixels.max() > 0.9
 
 
+@pytest.mark.parametrize("mode", ["P", "1", "L", "RGBA", "I;16"])
+def test_huge_images_of_every_mode_are_reduced_the_same_way(mode):
+    """A large PIL image or file of any mode goes through one reduction step (a palette image used to
+    fail with a bare ValueError when given as an image rather than a file)."""
+    big = np.zeros((3000, 2000), np.uint8)
+    big[500:2500, 800:1200] = 255
+    image = Image.fromarray(big).convert(mode)
+    result = preprocess_image(image)
+    assert not result.blank and result.pixels.max() > 0.9
+    np.testing.assert_allclose(result.pixels, preprocess_image(Image.fromarray(big)).pixels, atol=0.05)
+
+
 def test_decompression_bomb_is_refused(tmp_path):
     Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # tiny on disk, 144 M pixels
     with pytest.raises(DataError, match=r"bomb.png: refused"):
@@ -124,11 +136,6 @@ def test_rerendered_test_digits_keep_accuracy(variant, trained_model, mnist_raw,
 
 
 def test_files_are_preprocessed_in_bounded_batches_with_the_same_results(tmp_path, mnist_raw):
-    from PIL import Image
-
-    from nnmodel.errors import DataError
-    from nnmodel.preprocess import preprocess_files
-
     paths = []
     for i in range(12):
         size = 28 if i % 3 else 300  # mixed sizes, so batches mix shapes too

@@ -7,9 +7,9 @@ import multiprocessing
 import pytest
 
 from nnmodel import modelfile
-from nnmodel.errors import SetupError
+from nnmodel.errors import ModelFileError, SetupError
 from nnmodel.registry import Registry
-from test_modelfile import trained_like
+from tests.helpers.models import trained_like
 
 
 def add_version(registry: Registry, val_acc: float) -> str:
@@ -39,10 +39,9 @@ def test_promotes_only_better_models_unless_forced(tmp_path):
 
 def test_failed_write_leaves_no_version(tmp_path):
     registry = Registry(tmp_path)
-    with pytest.raises(RuntimeError):
-        with registry.new_version() as (staging, _):
-            (staging / "model.npz").write_bytes(b"half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), registry.new_version() as (staging, _):
+        (staging / "model.npz").write_bytes(b"half")
+        raise RuntimeError("killed")
     assert registry.versions() == []
     assert [p.name for p in (tmp_path / "models").iterdir()] == []
 
@@ -68,3 +67,23 @@ def test_concurrent_registrations_never_corrupt(tmp_path):
     assert registry.metadata(current["version"])["metrics"]["validation"]["accuracy"] == pytest.approx(0.919)
     lines = (tmp_path / "models" / "promotions.jsonl").read_text().splitlines()
     assert len(lines) == 20 and all(json.loads(line) for line in lines)
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"version": 5}', '{"other": "x"}', ""])
+def test_a_malformed_current_record_is_one_line_and_a_forced_promotion_repairs_it(tmp_path, text):
+    registry = Registry(tmp_path)
+    version = add_version(registry, 0.9)
+    (tmp_path / "models" / "current.json").write_text(text)
+    with pytest.raises(ModelFileError, match="current.json: ") as caught:
+        registry.resolve()
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ModelFileError):
+        registry.promote(version)
+    assert registry.promote(version, force=True)["promoted"]
+    assert registry.resolve() == tmp_path / "models" / version
+
+
+@pytest.mark.parametrize("name", ["../models", ".hidden", "", "a/b"])
+def test_version_names_cannot_leave_the_registry(tmp_path, name):
+    with pytest.raises(SetupError, match="not a model version name"):
+        Registry(tmp_path).path(name)

@@ -5,24 +5,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from processes import free_port, wait_for
-
 from nnmodel.feedback import save_feedback
+from nnmodel.layout import Layout
 from nnmodel.registry import Registry
-from tasks.runs import exclusive_training, read_runs
+from nnmodel.runs import read_runs, try_lock
+from tests.helpers.processes import DIGITS, free_port, run_digits, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def digits_cmd(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([*DIGITS, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -34,12 +33,8 @@ def api_post(api: str, path: str, body: dict):
 
 
 def _try_lock(artifacts):
-    """The training lock held by this test (a context manager already entered), or None if taken."""
-    hold = exclusive_training(artifacts)
-    if hold.__enter__():
-        return hold
-    hold.__exit__(None, None, None)
-    return None
+    """The training lock held by this test (an open file), or None while a run holds it."""
+    return try_lock(Layout(artifacts).training_lock)
 
 
 @pytest.mark.slow
@@ -49,8 +44,10 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
     serve = digits_cmd("--artifacts", str(artifacts), "schedule", "--interval", "5", "--preset", "quick",
                        "--name", "test-retrain", env=env)
     try:
-        first = wait_for(lambda: [r for r in read_runs(artifacts) if r["outcome"] != "skipped"], 240,
-                         "a scheduled run to finish", serve)[-1]
+        def finished():
+            return [r for r in read_runs(Layout(artifacts)) if r["outcome"] not in ("skipped", "running")]
+
+        first = wait_for(finished, 240, "a scheduled run to finish", serve)[-1]
         assert first["outcome"] == "promoted", first
         assert Registry(artifacts).current()["version"] == first["version"]
         assert (artifacts / "models" / first["version"] / "model.npz").is_file()
@@ -59,17 +56,18 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
         hold = wait_for(lambda: _try_lock(artifacts), 120, "the training lock to be free")
         try:
             versions = Registry(artifacts).versions()
-            skipped = wait_for(lambda: [r for r in read_runs(artifacts) if r["outcome"] == "skipped"], 120,
+            skipped = wait_for(lambda: [r for r in read_runs(Layout(artifacts)) if r["outcome"] == "skipped"], 120,
                                "a scheduled run to be skipped", serve)[0]
             assert Registry(artifacts).versions() == versions  # a skipped run registers nothing
         finally:
-            hold.__exit__(None, None, None)
+            hold.close()
         assert "in progress" in skipped["reason"]
 
         runs = api_post(prefect_server, "/flow_runs/filter", {
             "flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
         assert len(runs) >= 2 and all(r["deployment_id"] for r in runs)
-        deployments = api_post(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["test-retrain"]}}})
+        deployments = api_post(prefect_server, "/deployments/filter",
+                               {"deployments": {"name": {"any_": ["test-retrain"]}}})
         assert len(deployments) == 1 and deployments[0]["flow_id"] == runs[0]["flow_id"]
         assert first["flow_run_id"] in {r["id"] for r in runs}
     finally:
@@ -77,8 +75,7 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
         _, err = serve.communicate(timeout=30)
     assert "Traceback" not in err, err[-3000:]
 
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "runs"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = run_digits(["--artifacts", str(artifacts), "runs"], env=env, keep_prefect_env=True)
     assert out.returncode == 0, out.stderr
     assert "promoted" in out.stdout and "skipped" in out.stdout
     assert "on the Prefect server" in out.stdout and "Completed" in out.stdout
@@ -120,29 +117,25 @@ def test_feedback_changes_the_data_and_a_worse_challenger_is_not_promoted(prefec
     assert more_manifest["feedback"]["digest"] != manifest["feedback"]["digest"]
     assert more_manifest["feedback"]["count"] == 21
 
-    outcomes = [r["outcome"] for r in read_runs(artifacts)]
+    outcomes = [r["outcome"] for r in read_runs(Layout(artifacts))]
     assert outcomes == ["not promoted"] * 3
 
 
 def test_schedule_without_a_server_says_so_in_one_line(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--interval", "60"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = run_digits(["schedule", "--interval", "60"])
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "prefect server start" in out.stderr
 
     dead = f"http://127.0.0.1:{free_port()}/api"
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--cron", "0 3 * * 0"], cwd=ROOT,
-                         env=dict(env, PREFECT_API_URL=dead), capture_output=True, text=True, timeout=60)
+    out = run_digits(["schedule", "--cron", "0 3 * * 0"], env={"PREFECT_API_URL": dead})
     assert out.returncode == 1 and "not reachable" in out.stderr and out.stderr.count("\n") == 1
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 def test_schedule_rejects_a_bad_cron_expression(prefect_server):
-    env = dict(os.environ, PREFECT_API_URL=prefect_server)
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "schedule", "--cron", "not a cron"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = run_digits(["schedule", "--cron", "not a cron"], env={"PREFECT_API_URL": prefect_server})
     assert out.returncode == 1 and "bad schedule" in out.stderr, out.stderr
 
 
@@ -166,7 +159,8 @@ def test_a_cron_schedule_keeps_its_time_zone(prefect_server, tmp_path):
         year = {"start_time": start.isoformat(), "end_time": (start + timedelta(days=366)).isoformat(),
                 "min_time": 366 * 86400, "max_runs": 60}
         api_post(prefect_server, f"/deployments/{deployment['id']}/schedule", year)
-        runs = api_post(prefect_server, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
+        runs = api_post(prefect_server, "/flow_runs/filter",
+                        {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.communicate(timeout=30)

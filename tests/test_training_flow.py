@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import numpy as np
 import pytest
 
 from nnmodel import modelfile, original
+from nnmodel.data.splits import read_split
+from nnmodel.layout import Layout
 from nnmodel.registry import Registry
-from processes import wait_for
-from tasks.runs import read_runs
-from tasks.splits import read_split
+from nnmodel.runs import read_runs
+from tests.helpers.processes import DIGITS, run_digits, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,8 @@ def test_first_model_is_registered_with_full_metadata(trained):
     assert meta["recipe"]["preset"] == "quick" and meta["network"]["hidden_sizes"] == [32]
     assert set(meta["metrics"]) == {"train", "validation", "test"}
     assert meta["metrics"]["test"]["accuracy"] > 0.8
-    assert meta["data"]["raw_digest"] and set(meta["data"]["files"]) == {"train.parquet", "validation.parquet", "test.parquet"}
+    assert meta["data"]["raw_digest"]
+    assert set(meta["data"]["files"]) == {"train.parquet", "validation.parquet", "test.parquet"}
     assert {"numpy", "scipy", "prefect", "python"} <= set(meta["libraries"])
     assert meta["code_version"] and meta["training"]["iterations"] == 15 and meta["training"]["seconds"] > 0
     X, y = read_split(Path(meta["data"]["dir"]) / "test.parquet")
@@ -49,7 +50,7 @@ def test_first_model_is_registered_with_full_metadata(trained):
     legacy = original.predict(np.loadtxt(folder / "Theta1.txt"), np.loadtxt(folder / "Theta2.txt"), X)
     assert np.mean(legacy == net.predict(X)) > 0.999
     assert not [p for p in (root / "runs").iterdir() if p.is_dir()]  # the work folder was cleaned up
-    assert [r["outcome"] for r in read_runs(root)] == ["promoted"]
+    assert [r["outcome"] for r in read_runs(Layout(root))] == ["promoted"]
 
 
 def test_report_files_are_written(trained):
@@ -85,13 +86,13 @@ def test_worse_model_is_not_promoted_unless_forced(trained):
     from flows.training import training_flow
 
     root, first = trained
-    worse = training_flow(str(root), preset="quick", maxiter=2, show_progress=False)
+    worse = training_flow(str(root), preset="quick", max_iter=2, show_progress=False)
     assert not worse["promoted"] and worse["current"] == first["candidate"]
     assert worse["candidate_val_accuracy"] < worse["current_val_accuracy"]
     assert Registry(root).current()["version"] == first["candidate"]
     text = (Path(worse["report"]) / "report.md").read_text()
     assert "not promoted" in text and f"| current | {first['candidate']} |" in text
-    forced = training_flow(str(root), preset="quick", maxiter=2, seed=1, force_promote=True, show_progress=False)
+    forced = training_flow(str(root), preset="quick", max_iter=2, seed=1, force_promote=True, show_progress=False)
     assert forced["promoted"] and Registry(root).current()["version"] == forced["candidate"]
     Registry(root).promote(first["candidate"], force=True)  # leave the good model current
 
@@ -99,7 +100,7 @@ def test_worse_model_is_not_promoted_unless_forced(trained):
 def test_evaluation_flow_writes_a_report_for_the_current_model(trained):
     from flows.training import evaluation_flow
 
-    root, first = trained
+    root, _first = trained
     meta = modelfile.read_metadata(Registry(root).resolve())
     folder = evaluation_flow(str(root), str(Registry(root).resolve()), meta["data"]["dir"], report_name="eval-test")
     report = json.loads((Path(folder) / "report.json").read_text())
@@ -111,8 +112,11 @@ def test_killed_training_leaves_no_partial_model(tmp_path, sig):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     root = tmp_path / "art"
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--artifacts", str(root), "train", "--preset", "quick",
-                             "--maxiter", "5000"], stderr=subprocess.PIPE, text=True, env=env)
+    # as from a terminal: SIGINT handled by default even when this test runs as a background job
+    # (which ignores SIGINT, and its children would inherit that)
+    proc = subprocess.Popen([*DIGITS, "--artifacts", str(root), "train", "--preset", "quick", "--maxiter", "5000"],
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     for line in proc.stderr:
         if "iteration" in line or time.monotonic() > deadline:
@@ -125,6 +129,13 @@ def test_killed_training_leaves_no_partial_model(tmp_path, sig):
     assert not models.exists() or [p.name for p in models.iterdir() if p.name != ".lock"] == []
     if sig == signal.SIGINT:
         assert "interrupted" in proc.stderr.read()
+    [run] = read_runs(Layout(root))  # the killed run is listed, never lost
+    assert run["outcome"] == "crashed" and run["preset"] == "quick"
+    if sig == signal.SIGINT:  # recorded by the flow's state hook, with Prefect's reason
+        assert "interrupt" in run["error"]
+    listed = run_digits(["--artifacts", str(root), "runs"], env={"PREFECT_HOME": env["PREFECT_HOME"]})
+    assert run["outcome"] in listed.stdout
+    assert not list(root.rglob("*.partial")) and not (root / "runs" / run["run"]).exists()
     # a kill -9 leaves the command's temporary Prefect server behind; the next command stops it
     if sig == signal.SIGKILL:
         assert temporary_servers_of(env["PREFECT_HOME"]), "expected the killed command's server to be left over"
@@ -149,6 +160,5 @@ def temporary_servers_of(prefect_home: str) -> list[int]:
 
 def _run_digits(root, env) -> bool:
     """Run a quick `digits` command (which stops orphaned temporary servers); False to keep waiting."""
-    subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", str(root), "runs"], env=env,
-                   capture_output=True, timeout=60)
+    subprocess.run([*DIGITS, "--artifacts", str(root), "runs"], env=env, capture_output=True, timeout=60)
     return False

@@ -1,7 +1,7 @@
-"""Process-wide setup before Prefect is imported: quiet logs, no analytics, fail fast on a dead API.
+"""Prefect for a command line: quiet logs, no analytics, fail fast on a dead API, no stray servers.
 
-Prefect reads its settings from the environment at import time, so `configure()` must run first.
-Values the user already set win (setdefault).
+Prefect reads its settings from the environment at import time, so `configure()` must run before
+anything imports it. Values the user already set win (setdefault).
 """
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ import json
 import os
 import urllib.error
 import urllib.request
-from pathlib import Path
-
-DEFAULT_ARTIFACTS = "artifacts"
-
 
 from nnmodel.errors import DigitsError, SetupError
 
 _QUIET_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
-
-
-def artifacts_root(explicit: str | None = None) -> Path:
-    """Where outputs go: --artifacts, else $DIGITS_HOME, else ./artifacts."""
-    return Path(explicit or os.environ.get("DIGITS_HOME") or DEFAULT_ARTIFACTS).expanduser().resolve()
 
 
 def configure(verbose: int = 0) -> None:
@@ -70,6 +61,15 @@ def quiet_console() -> None:
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
             handler.addFilter(_HideExpectedFailures())
+
+
+def import_flows(module: str):
+    """Import a flows module (and so Prefect), then quiet its console output."""
+    import importlib
+
+    flows_module = importlib.import_module(f"flows.{module}")
+    quiet_console()
+    return flows_module
 
 
 def check_api(timeout: float = 3.0) -> str | None:

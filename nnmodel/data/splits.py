@@ -1,9 +1,9 @@
-"""Normalise and split the raw layer into Parquet files (no Prefect here).
+"""The data layer: normalise and split the raw arrays into Parquet (`data/<dataset>-<digest>/`).
 
 Each split is one Parquet file with columns `index` (int32, position in the source split), `label`
 (uint8) and `image` (fixed_size_binary(784): the 28x28 uint8 pixels, row-major). Pixels stay uint8 on
-disk (4x smaller than float32); `read_split` turns them into float32 in [0, 1] by dividing by 255, which
-is the normalisation recorded in the manifest. BENCHMARKS.md has the layout measurements.
+disk (4x smaller than float32); `read_split` turns them into float32 in [0, 1] by dividing by 255, the
+normalisation recorded in the manifest. BENCHMARKS.md has the layout measurements.
 """
 from __future__ import annotations
 
@@ -17,13 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nnmodel import atomic
+from nnmodel.data.digests import sha256_file
+from nnmodel.data.raw import read_raw
 from nnmodel.errors import DataError
-from tasks.sources import RawData, sha256_file
+from nnmodel.layout import Layout
 
 LAYOUT_VERSION = 1
 SPLITS = ("train", "validation", "test")
 NORMALISATION = "float32 = uint8 / 255 (pixels in [0, 1], digit light on dark)"
 IMAGE_TYPE = pa.binary(784)
+SCHEMA = {"index": "int32 (position in the source split)", "label": "uint8 0-9",
+          "image": "fixed_size_binary(784): uint8 pixels, 28x28 row-major"}
 
 
 def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> np.ndarray:
@@ -33,7 +37,7 @@ def stratified_holdout(labels: np.ndarray, n_holdout: int, seed: int) -> np.ndar
     """
     labels = np.asarray(labels)
     if not 0 <= n_holdout < len(labels):
-        raise ValueError(f"validation size {n_holdout} must be in 0..{len(labels) - 1}")
+        raise DataError(f"validation size {n_holdout} must be in 0..{len(labels) - 1}")
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts * n_holdout / len(labels)
     take = np.floor(exact).astype(int)
@@ -48,14 +52,17 @@ def split_table(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> pa
     """Arrow table of one split from images uint8 (n, 28, 28), labels uint8 (n,), source index (n,)."""
     flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), 784)
     image_col = pa.FixedSizeBinaryArray.from_buffers(IMAGE_TYPE, len(flat), [None, pa.py_buffer(flat)])
-    return pa.table({"index": pa.array(index.astype(np.int32)),
+    return pa.table({"index": pa.array(np.asarray(index).astype(np.int32)),
                      "label": pa.array(np.asarray(labels, dtype=np.uint8)),
                      "image": image_col})
 
 
-def write_split(table: pa.Table, path: Path) -> None:
+def write_split(table: pa.Table, path: Path) -> str:
+    """Write one split atomically; returns its SHA-256."""
     with atomic.atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=["label"], row_group_size=1 << 16)
+        digest = sha256_file(tmp)
+    return digest
 
 
 def read_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +73,12 @@ def read_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return X, labels
 
 
-def read_split_uint8(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a split without normalising: pixels uint8 (n, 784) and labels uint8 (n,)."""
+def read_split_uint8(path: str | os.PathLike, with_index: bool = False):
+    """Read a split without normalising: pixels uint8 (n, 784), labels uint8 (n,) [, index int32 (n,)]."""
     path = Path(path)
+    columns = ["image", "label", *(["index"] if with_index else [])]
     try:
-        table = pq.read_table(path, columns=["image", "label"], use_threads=True)
+        table = pq.read_table(path, columns=columns, use_threads=True)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: unreadable Parquet split ({exc})") from None
     if table.schema.field("image").type != IMAGE_TYPE:
@@ -78,34 +86,34 @@ def read_split_uint8(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     images = table.column("image").combine_chunks()
     pixels = np.frombuffer(images.buffers()[1], dtype=np.uint8, count=len(images) * 784,
                            offset=images.offset * 784).reshape(-1, 784)
-    labels = table.column("label").to_numpy()
-    return pixels, np.ascontiguousarray(labels, dtype=np.uint8)
+    labels = np.ascontiguousarray(table.column("label").to_numpy(), dtype=np.uint8)
+    if with_index:
+        return pixels, labels, table.column("index").to_numpy()
+    return pixels, labels
 
 
-def data_dir_for(root: Path, raw_record: dict, validation_size: int, seed: int) -> Path:
+def read_splits(data_dir: str | os.PathLike, names=SPLITS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (X, y)} of a data folder, as `read_split`."""
+    return {name: read_split(Path(data_dir) / f"{name}.parquet") for name in names}
+
+
+def splits_key(raw_record: dict, validation_size: int, seed: int) -> str:
+    """Digest of everything the splits depend on: it names their folder."""
     key = json.dumps({"raw": raw_record["digest"], "validation": validation_size, "seed": seed,
                       "layout": LAYOUT_VERSION}, sort_keys=True)
-    return root / "data" / f"{raw_record['dataset']}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def manifest_is_complete(folder: Path) -> bool:
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
+def is_complete(layout: Layout, folder: Path) -> bool:
+    """Whether `folder` holds a manifest and every split file it lists."""
+    if not (folder / "manifest.json").is_file():
         return False
-    files = json.loads(manifest.read_text()).get("files", {})
-    return all((folder / name).is_file() for name in files) and len(files) == len(SPLITS)
+    files = layout.manifest(folder).get("files", {})
+    return len(files) == len(SPLITS) and all((folder / name).is_file() for name in files)
 
 
-def prepare_splits(raw: RawData, raw_record: dict, root: Path, validation_size: int = 5000,
-                   seed: int = 0, refresh: bool = False) -> tuple[Path, bool]:
-    """Write train/validation/test Parquet files and manifest.json under root/data/<name>-<digest>/.
-
-    Returns (folder, cache_hit). The folder is named by the inputs' digest, so the same inputs find
-    the finished folder and do no work unless `refresh`. The whole folder is written atomically.
-    """
-    target = data_dir_for(root, raw_record, validation_size, seed)
-    if not refresh and manifest_is_complete(target):
-        return target, True
+def write_splits(folder: Path, raw, raw_record: dict, validation_size: int, seed: int) -> None:
+    """Write train/validation/test Parquet files and manifest.json into `folder` (replaced atomically)."""
     holdout = stratified_holdout(raw.train_labels, validation_size, seed)
     keep = np.ones(len(raw.train_labels), dtype=bool)
     keep[holdout] = False
@@ -119,17 +127,28 @@ def prepare_splits(raw: RawData, raw_record: dict, root: Path, validation_size: 
         "dataset": raw_record["dataset"], "raw_digest": raw_record["digest"],
         "raw_sha256": raw_record["sha256"], "verified": raw_record["verified"],
         "validation": {"size": validation_size, "seed": seed, "method": "stratified hold-out from train"},
-        "normalisation": NORMALISATION, "layout_version": LAYOUT_VERSION,
-        "schema": {"index": "int32 (position in the source split)", "label": "uint8 0-9",
-                   "image": "fixed_size_binary(784): uint8 pixels, 28x28 row-major"},
+        "normalisation": NORMALISATION, "layout_version": LAYOUT_VERSION, "schema": SCHEMA,
         "files": {}, "counts": {}, "class_counts": {},
     }
-    with atomic.atomic_dir(target) as tmp:
+    with atomic.atomic_dir(folder) as tmp:
         for name, (images, labels, index) in parts.items():
             file = f"{name}.parquet"
-            write_split(split_table(images, labels, index), tmp / file)
-            manifest["files"][file] = {"sha256": sha256_file(tmp / file)}
-            manifest["counts"][name] = int(len(labels))
+            manifest["files"][file] = {"sha256": write_split(split_table(images, labels, index), tmp / file)}
+            manifest["counts"][name] = len(labels)
             manifest["class_counts"][name] = np.bincount(labels, minlength=10).tolist()
         atomic.write_json(tmp / "manifest.json", manifest)
-    return target, False
+
+
+def prepare_data(layout: Layout, raw_dir: str | os.PathLike, validation_size: int = 5000, seed: int = 0,
+                 refresh: bool = False, log=print) -> Path:
+    """The pipeline's second step: the splits of a raw folder, written once into a folder named by
+    their inputs' digest (the same inputs are a cache hit unless `refresh`); returns the folder."""
+    raw_record = layout.raw_record(raw_dir)
+    target = layout.data_dir(raw_record["dataset"], splits_key(raw_record, validation_size, seed))
+    if not refresh and is_complete(layout, target):
+        log(f"cache hit: {target} already holds these splits")
+        return target
+    raw, raw_record = read_raw(raw_dir)
+    write_splits(target, raw, raw_record, validation_size, seed)
+    log(f"wrote splits to {target}")
+    return target

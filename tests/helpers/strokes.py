@@ -5,6 +5,8 @@ polylines and scales them to canvas coordinates: what a person's pen would have 
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 NEIGHBOURS = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]  # clockwise from north
@@ -78,7 +80,7 @@ def render(strokes, size: int = 280, width: int = 20) -> np.ndarray:
     pen = ImageDraw.Draw(image)
     r = width / 2
     for stroke in strokes:
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
             pen.line((x0, y0, x1, y1), fill=255, width=width)
         for x, y in stroke:
             pen.ellipse((x - r, y - r, x + r, y + r), fill=255)

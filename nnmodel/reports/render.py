@@ -1,4 +1,4 @@
-"""Evaluation reports for people and machines (no Prefect here): JSON, CSV, Markdown and two PNGs.
+"""Writing evaluation reports for people and machines: JSON, CSV, Markdown and two PNGs.
 
 report.json       every number: accuracy per split, per-class precision/recall/F1, averages, confusion
 per_class.csv     one row per digit (test split)        confusion.csv   rows true, columns predicted
@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from nnmodel import atomic
-from nnmodel.metrics import classification_report
-
-
-def evaluate(net, split_data: dict, worst: int = 36) -> dict:
-    """Metrics of `net` on {split: (X, y)}; the test split also gets its worst mistakes."""
-    report = {"splits": {}}
-    for name, (X, y) in split_data.items():
-        proba = net.predict_proba(X)
-        pred = proba.argmax(axis=1)
-        report["splits"][name] = classification_report(y, pred, net.n_classes)
-        if name == "test":
-            wrong = np.flatnonzero(pred != y)
-            order = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:worst]
-            report["mistakes"] = [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]),
-                                   "confidence": float(proba[i, pred[i]]), "p_true": float(proba[i, y[i]])}
-                                  for i in order]
-    return report
+from nnmodel.layout import read_record
 
 
 def _csv_text(header, rows) -> str:
@@ -41,6 +25,12 @@ def _csv_text(header, rows) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def per_digit_rows(split: dict) -> list[dict]:
+    """One row per digit of a split's report: precision, recall, F1 (4 decimals) and support."""
+    return [{"digit": c["digit"], "precision": round(c["precision"], 4), "recall": round(c["recall"], 4),
+             "f1": round(c["f1"], 4), "support": c["support"]} for c in split["per_class"]]
 
 
 def markdown(report: dict, title: str) -> str:
@@ -144,5 +134,6 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
     return folder
 
 
-def read_report(folder: Path) -> dict:
-    return json.loads((Path(folder) / "report.json").read_text())
+def read_report(folder: str | os.PathLike) -> dict:
+    """report.json of a report folder; DataError names the file when missing or malformed."""
+    return read_record(Path(folder) / "report.json", "report")

@@ -1,0 +1,123 @@
+"""`digits train` and `digits evaluate`: the training flow, and reports for a registered model."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from flows.cli import options as o
+from flows.cli import prefect_env
+from flows.cli.data import check_source
+from nnmodel.errors import SetupError
+from nnmodel.presets import MEASURED, PRESETS
+from nnmodel.progress import say
+
+
+class ListPresets(argparse.Action):
+    """--list-presets: every preset with its hyperparameters and measured figures, then exit."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for name, params in PRESETS.items():
+            arch = "-".join(map(str, [784, *params["hidden_sizes"], 10]))
+            print(f"{name:<9} {arch:<11} {params['max_iter']:>4} iterations, lambda {params['lam']:g}, "
+                  f"{params['copies']} distorted copies ({', '.join(params['distortions']) or 'none'})")
+            print(f"{'':<9} measured: {MEASURED[name]}")
+        parser.exit(0)
+
+
+def register(commands) -> None:
+    train = commands.add_parser(
+        "train", help="train a model with L-BFGS-B, evaluate and register it",
+        description="The training flow: fetch -> prepare -> fold in feedback -> train -> evaluate -> register. "
+                    "The new model becomes current only if it beats the current one on validation accuracy.")
+    o.add(train, *o.RECIPE_OPTIONS)
+    train.add_argument("--list-presets", action=ListPresets, help="show every preset with its measured figures")
+    o.add(train, o.FORCE_PROMOTE, o.QUIET, o.FEEDBACK, o.NO_FEEDBACK, *o.SPLIT_OPTIONS, *o.SOURCE_OPTIONS)
+    train.set_defaults(handler=run_train, runs_flows=True)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="write evaluation reports for a model",
+        description="Accuracy on train/validation/test, per-digit precision/recall/F1, the confusion "
+                    "matrix and the worst mistakes, as JSON, CSV, Markdown and PNG under reports/.")
+    o.add(evaluate, o.MODEL)
+    evaluate.set_defaults(handler=run_evaluate, runs_flows=True)
+
+
+def check_feedback(args) -> None:
+    if args.feedback and not Path(args.feedback).is_dir():
+        raise SetupError(f"{args.feedback}: no such feedback folder (expected <digit>/<image> files)")
+
+
+def flow_parameters(args) -> dict:
+    """The training flow's parameters from the command line (shared with `digits schedule`)."""
+    return {"artifacts": str(args.layout.root), "preset": args.preset,
+            "hidden_sizes": [args.hidden] if args.hidden else None, "max_iter": args.maxiter,
+            "lam": getattr(args, "lam", None), "seed": args.seed,
+            "feedback": str(Path(args.feedback).resolve()) if args.feedback else None,
+            "use_feedback": not args.no_feedback}
+
+
+def check_recipe(args) -> None:
+    """The preset with the options' overrides must make a valid network, before any work starts."""
+    from nnmodel.presets import network_params
+
+    params = flow_parameters(args)
+    try:
+        network_params(args.preset, hidden_sizes=params["hidden_sizes"], max_iter=params["max_iter"],
+                       lam=params["lam"], seed=params["seed"])
+    except ValueError as exc:
+        raise SetupError(f"--preset {args.preset} with these options: {exc}") from None
+
+
+def run_train(args) -> int:
+    check_source(args.source)
+    check_feedback(args)
+    check_recipe(args)
+    training_flow = prefect_env.import_flows("training").training_flow
+    from nnmodel.reports.render import read_report
+
+    say(f"digits train: preset {args.preset}, source {args.source} -> {args.layout.root}")
+    started = time.perf_counter()
+    with prefect_env.quiet_flow_settings():
+        decision = training_flow(**flow_parameters(args), source=args.source, dataset_name=args.dataset_name,
+                                 base_url=args.base_url, validation_size=args.validation_size,
+                                 split_seed=args.split_seed, force_promote=args.force_promote,
+                                 show_progress=not args.quiet)
+    if decision.get("skipped"):
+        say(f"skipped: {decision['reason']}")
+        return 0
+    acc = {name: r["accuracy"] for name, r in read_report(decision["report"])["splits"].items()}
+    say(f"model {decision['candidate']}: test {acc['test']:.2%}, validation {acc['validation']:.2%}, "
+        f"train {acc['train']:.2%} ({time.perf_counter() - started:.0f} s)")
+    verdict = "promoted to current" if decision["promoted"] else "kept, not promoted"
+    current = f"; current stays {decision['current']}" if not decision["promoted"] and decision["current"] else ""
+    say(f"{verdict}: {decision['reason']}{current}")
+    say(f"report: {decision['report']}/report.md")
+    print(decision["candidate"])
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from nnmodel.modelfile import read_metadata
+    from nnmodel.registry import Registry
+    from nnmodel.reports.render import read_report
+
+    model_dir = Registry(args.layout).resolve(args.model)
+    meta = read_metadata(model_dir)
+    data_dir = meta.get("data", {}).get("dir")
+    if data_dir and not (Path(data_dir) / "manifest.json").is_file():
+        say(f"data folder {data_dir} is gone; preparing it again")
+        data_dir = None
+    evaluation_flow = prefect_env.import_flows("training").evaluation_flow
+    name = f"evaluate-{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with prefect_env.quiet_flow_settings():
+        folder = evaluation_flow(str(args.layout.root), str(model_dir), data_dir,
+                                 dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
+    for split, r in read_report(folder)["splits"].items():
+        say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
+    say(f"report: {folder}/report.md")
+    print(folder)
+    return 0

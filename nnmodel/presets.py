@@ -1,0 +1,40 @@
+"""Training presets: each is a dict of `Network` hyperparameters (what `digits train --preset` picks).
+
+  default   what a new user gets: 784-100-10, 70 iterations, lambda 0.1, softmax output, one shifted copy
+  original  the original project's recipe: per-class sigmoid output, no copies
+  best      the strongest model L-BFGS-B trains here in minutes
+  quick     a small smoke-test model
+Measured figures (BENCHMARKS.md, `bench/training.py`) are in MEASURED, shown by `--list-presets`.
+"""
+from __future__ import annotations
+
+PRESETS: dict[str, dict] = {
+    "default": {"hidden_sizes": (100,), "activation": "sigmoid", "output": "softmax", "lam": 0.1,
+                "max_iter": 70, "memory": 50, "copies": 1, "distortions": ("shift",), "init_scale": 0.05},
+    "original": {"hidden_sizes": (100,), "activation": "sigmoid", "output": "sigmoid", "lam": 0.1,
+                 "max_iter": 70, "memory": 10, "copies": 0, "distortions": (), "init_scale": 0.12},
+    "best": {"hidden_sizes": (300,), "activation": "sigmoid", "output": "softmax", "lam": 1.0,
+             "max_iter": 400, "memory": 50, "copies": 1, "distortions": ("shift",), "init_scale": 0.05},
+    "quick": {"hidden_sizes": (32,), "activation": "sigmoid", "output": "softmax", "lam": 0.1,
+              "max_iter": 15, "memory": 10, "copies": 0, "distortions": (), "init_scale": 0.05},
+}
+
+# What each preset measured (median of 3 seeds where stated), from BENCHMARKS.md.
+MEASURED = {
+    "default": "97.68% MNIST test (median of 3 seeds), ~20 s of training",
+    "original": "97.05% MNIST test (median of 3 seeds), ~8 s of training",
+    "best": "98.81% MNIST test (seed 0), ~5 min of training",
+    "quick": "a smoke test: about 90% MNIST test in a few seconds",
+}
+
+
+def network_params(preset: str = "default", **overrides) -> dict:
+    """Every `Network` hyperparameter: the estimator's defaults, then the preset's, then the
+    non-None `overrides`; ValueError names an unknown preset or a bad value."""
+    from nnmodel.network import Network, check_params  # here, so listing the presets stays light
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    params = {**Network().get_params(), **PRESETS[preset]}
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return check_params(params)

@@ -1,0 +1,121 @@
+"""A training run's model steps: fit a candidate on a data folder, then register it and promote it
+only if it beats the current model on the same validation data (champion/challenger).
+
+The candidate is written to runs/<run>/candidate/; the registry only ever sees complete version
+folders, so a killed run leaves no partial model.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+from nnmodel import modelfile, original
+from nnmodel.data.splits import read_split, read_splits
+from nnmodel.errors import DigitsError
+from nnmodel.layout import Layout
+from nnmodel.network import Network
+from nnmodel.presets import network_params
+from nnmodel.registry import Registry
+from nnmodel.reports.evaluate import read_test_pixels
+from nnmodel.reports.render import read_report, write_report
+
+
+def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, preset: str = "default",
+                    overrides: dict | None = None, progress=None, log=print) -> Path:
+    """Fit a Network (the preset's hyperparameters with `overrides`) on the train split, checking the
+    validation split as it goes; writes runs/<run>/candidate and returns it."""
+    params = network_params(preset, **(overrides or {}))
+    data_dir = Path(data_dir)
+    X, y = read_split(data_dir / "train.parquet")
+    validation = read_split(data_dir / "validation.parquet")
+    net = Network(**params)
+    log(f"training {net!r} on {len(X):,} images (+{params['copies']} distorted copies each) "
+        f"for up to {params['max_iter']} iterations")
+    net.fit(X, y, validation=validation, progress=progress)
+    candidate = layout.run_dir(run_id) / "candidate"
+    modelfile.save_model(net, candidate, {
+        "recipe": {"preset": preset, **params}, "run": run_id,
+        "training": {"iterations": net.n_iter_, "seconds": round(net.train_seconds_, 2),
+                     "stop_reason": net.stop_reason_, "examples": int(net.n_examples_),
+                     "history": net.history_[-1:] if net.history_ else []},
+    })
+    return candidate
+
+
+def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_dir: str | os.PathLike,
+                       data_dir: str | os.PathLike, force_promote: bool = False, log=print) -> dict:
+    """Copy the candidate into a new registry version with its metrics; promote it if it beats the
+    current model on validation accuracy measured on the same data (or when forced). Rewrites the
+    report with both scores and the decision; removes the run's candidate. Returns the decision."""
+    registry = Registry(layout)
+    net, meta = modelfile.load_model(candidate_dir)
+    report = read_report(report_dir)
+    manifest = layout.manifest(data_dir)
+    metrics = {split: {"accuracy": r["accuracy"], "macro_f1": r["macro"]["f1"]}
+               for split, r in report["splits"].items()}
+    with registry.new_version() as (staging, version):
+        meta.update({"version": version, "metrics": metrics, "report": str(report_dir),
+                     "data": {"dir": str(data_dir), "dataset": manifest["dataset"],
+                              "raw_digest": manifest["raw_digest"], "files": manifest["files"],
+                              "feedback": manifest.get("feedback")},
+                     "libraries": library_versions(), "code_version": code_version(),
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        modelfile.save_model(net, staging, meta)
+        if len(net.params_) == 2 and net.activation == "sigmoid":
+            original.save_thetas(net, staging)
+    scores = {"candidate": {split: metrics[split]["accuracy"] for split in ("validation", "test")},
+              **champion_scores(registry, data_dir, log)}
+    decision = registry.promote(version, force=force_promote, scores=scores)
+    feedback = manifest.get("feedback")
+    decision["feedback"] = {k: feedback[k] for k in ("count", "digest", "dir")} if feedback else None
+    report.update(promotion=decision, model=version)
+    write_report(Path(report_dir), report, read_test_pixels(data_dir), f"Training run {Path(report_dir).name}")
+    shutil.rmtree(Path(candidate_dir), ignore_errors=True)
+    log(f"registered {version}; {'promoted' if decision['promoted'] else 'not promoted'} ({decision['reason']})")
+    return decision
+
+
+def champion_scores(registry: Registry, data_dir: str | os.PathLike, log=print) -> dict:
+    """The current model's validation and test accuracy on this run's data (the challenger's data)."""
+    current = registry.current()
+    if current is None:
+        return {"current": None, "current_scores": None}
+    try:
+        net, _ = modelfile.load_model(registry.path(current["version"]))
+        scores = {name: net.score(X, y) for name, (X, y) in read_splits(data_dir, ("validation", "test")).items()}
+    except DigitsError as exc:
+        log(f"current model {current['version']} cannot be evaluated: {exc}")
+        scores = None
+    return {"current": current["version"], "current_scores": scores}
+
+
+def code_version() -> str:
+    """git describe of the source tree when available, else the package version."""
+    here = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return metadata.version("digits")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def library_versions() -> dict:
+    """Versions of Python and the libraries a model depends on (read without importing them)."""
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "pillow", "pyarrow", "prefect"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
