@@ -23,7 +23,7 @@ from gui.model import load_viewer_model
 from nnmodel.data.readers import read_bundled
 from nnmodel.layout import Layout
 from nnmodel.preprocess import preprocess_image
-from tests.helpers.strokes import digit_strokes, render
+from nnmodel.strokes import digit_strokes, render
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,8 @@
-"""One training run in a fresh process, printed as a JSON line: seconds, iterations, accuracies and
-peak memory (ru_maxrss). Used by bench/training.py; run alone for a single measurement:
+"""One training run in a fresh process, printed as a JSON line: seconds (the distortion layer and the
+fit apart), iterations, accuracies on MNIST and on other writers' digits (optdigits, pen-drawn; ours
+only), and peak memory (ru_maxrss). It takes the pipeline's own steps: the distortion layer (cached
+under artifacts/ after its first run) and the fit. Used by bench/training.py; run alone for one
+measurement:
 
   .venv/bin/python -m bench.train_one --impl ours --preset default --seed 0
   .venv/bin/python -m bench.train_one --impl yardstick --seed 0
@@ -47,21 +50,30 @@ def main() -> None:
             return float((plain_reference.predict(Theta1, Theta2, A.astype("float64")) == b).mean())
 
         iterations, examples = maxiter, len(X)
+        others, distort_seconds = {}, 0.0
     else:
+        from nnmodel.data.distorted import distort_for_recipe, training_data
         from nnmodel.network import Network
         from nnmodel.presets import network_params
+        from nnmodel.reports.evaluate import score_other_writers
 
-        params = network_params(args.preset, seed=args.seed, max_iter=args.maxiter)
+        overrides = {"seed": args.seed, "max_iter": args.maxiter}
+        params = network_params(args.preset, **overrides)
         started = time.perf_counter()
-        net = Network(**params).set_params(sparse=False if args.dense else None).fit(X, y)
+        layer = distort_for_recipe(Layout.locate(), data, args.preset, overrides, log=lambda m: None)
+        distort_seconds = time.perf_counter() - started
+        X_fit, y_fit = training_data(data, layer)
+        started = time.perf_counter()
+        net = Network(**params).set_params(copies=0, sparse=False if args.dense else None).fit(X_fit, y_fit)
         seconds = time.perf_counter() - started
         accuracy = net.score
         iterations, examples = net.n_iter_, net.n_examples_
+        others = {name: r.get("accuracy") for name, r in score_other_writers(net, data).items()}
     preset = (args.preset + (" (dense inputs)" if args.dense else "")) if args.impl == "ours" else "plain float64"
     print(json.dumps({"impl": args.impl, "preset": preset,
-                      "seed": args.seed, "seconds": round(seconds, 2), "iterations": iterations,
-                      "examples": examples, "test": accuracy(Xt, yt), "validation": accuracy(Xv, yv),
-                      "train": accuracy(X, y),
+                      "seed": args.seed, "seconds": round(seconds, 2), "distort_seconds": round(distort_seconds, 2),
+                      "iterations": iterations, "examples": examples, "test": accuracy(Xt, yt),
+                      "validation": accuracy(Xv, yv), "train": accuracy(X, y), **others,
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 

@@ -1,9 +1,10 @@
-"""Training flow: fetch -> prepare -> fold in feedback -> train -> evaluate -> register; evaluation flow."""
+"""Training flow: fetch -> prepare -> fold in feedback -> distort -> train -> evaluate -> register;
+and the evaluation flow."""
 from __future__ import annotations
 
 from prefect import flow
 
-from tasks.data import fetch_raw, fold_feedback, prepare_data
+from tasks.data import distort_training_split, fetch_raw, fold_feedback, prepare_data
 from tasks.training import (
     evaluate_model,
     publish_report,
@@ -19,6 +20,7 @@ RECORD = [record_run_outcome]
 @flow(name="digits-train", on_completion=RECORD, on_failure=RECORD, on_crashed=RECORD, on_cancellation=RECORD)
 def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[int] | None = None,
                   max_iter: int | None = None, lam: float | None = None, seed: int | None = None,
+                  copies: int | None = None, distortions: list[str] | None = None,
                   source: str = "bundled", dataset_name: str = "mnist", base_url: str | None = None,
                   validation_size: int = 5000, split_seed: int = 0, feedback: str | None = None,
                   use_feedback: bool = True, force_promote: bool = False, show_progress: bool = True) -> dict:
@@ -32,8 +34,10 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
     raw_dir = fetch_raw(artifacts, source, dataset_name, base_url)
     base_dir = prepare_data(artifacts, raw_dir, validation_size, split_seed)
     data_dir = fold_feedback(artifacts, base_dir, feedback, use_feedback)
-    overrides = {"hidden_sizes": hidden_sizes, "max_iter": max_iter, "lam": lam, "seed": seed}
-    candidate = train_model(artifacts, data_dir, run_id, preset, overrides, show_progress)
+    overrides = {"hidden_sizes": hidden_sizes, "max_iter": max_iter, "lam": lam, "seed": seed, "copies": copies,
+                 "distortions": distortions}
+    distorted_dir = distort_training_split(artifacts, data_dir, preset, overrides)
+    candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress)
     report_dir = evaluate_model(artifacts, candidate, data_dir, f"train-{run_id}")
     publish_report(report_dir, f"train-{run_id}")
     decision = register_model(artifacts, candidate, report_dir, data_dir, force_promote)

@@ -8,6 +8,9 @@ Measured figures (BENCHMARKS.md, `bench/training.py`) are in MEASURED, shown by 
 """
 from __future__ import annotations
 
+# nnmodel.distort.KINDS, repeated here so that listing the presets and options stays light
+KINDS = ("shift", "affine", "elastic", "stroke", "blur", "style")
+
 PRESETS: dict[str, dict] = {
     "default": {"hidden_sizes": (100,), "activation": "sigmoid", "output": "softmax", "lam": 0.1,
                 "max_iter": 70, "memory": 50, "copies": 1, "distortions": ("shift",), "init_scale": 0.05},

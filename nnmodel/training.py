@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nnmodel import modelfile, original
+from nnmodel.data.distorted import training_data
 from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
 from nnmodel.layout import Layout
@@ -26,20 +27,26 @@ from nnmodel.reports.render import read_report, write_report
 
 
 def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, preset: str = "default",
-                    overrides: dict | None = None, progress=None, log=print) -> Path:
-    """Fit a Network (the preset's hyperparameters with `overrides`) on the train split, checking the
-    validation split as it goes; writes runs/<run>/candidate and returns it."""
+                    overrides: dict | None = None, distorted_dir: str | os.PathLike | None = None, progress=None,
+                    log=print) -> Path:
+    """Fit a Network (the preset's hyperparameters with `overrides`) on the train split and its
+    distorted copies (the layer in `distorted_dir`, made for this recipe), checking the validation
+    split as it goes; writes runs/<run>/candidate and returns it."""
     params = network_params(preset, **(overrides or {}))
     data_dir = Path(data_dir)
-    X, y = read_split(data_dir / "train.parquet")
+    X, y = training_data(data_dir, distorted_dir)
     validation = read_split(data_dir / "validation.parquet")
-    net = Network(**params)
-    log(f"training {net!r} on {len(X):,} images (+{params['copies']} distorted copies each) "
+    # the layer holds the copies the recipe asks for: the network fits them as they are
+    net = Network(**params).set_params(copies=0) if distorted_dir else Network(**params)
+    log(f"training {net!r} on {len(X):,} images ({params['copies']} distorted copies of each) "
         f"for up to {params['max_iter']} iterations")
     net.fit(X, y, validation=validation, progress=progress)
     candidate = layout.run_dir(run_id) / "candidate"
+    distorted = layout.manifest(distorted_dir) if distorted_dir else None
     modelfile.save_model(net, candidate, {
         "recipe": {"preset": preset, **params}, "run": run_id,
+        "distorted": {"dir": str(distorted_dir), "digest": distorted["digest"], "count": distorted["count"]}
+        if distorted else None,
         "training": {"iterations": net.n_iter_, "seconds": round(net.train_seconds_, 2),
                      "stop_reason": net.stop_reason_, "examples": int(net.n_examples_),
                      "history": net.history_[-1:] if net.history_ else []},
@@ -57,7 +64,7 @@ def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_
     report = read_report(report_dir)
     manifest = layout.manifest(data_dir)
     metrics = {split: {"accuracy": r["accuracy"], "macro_f1": r["macro"]["f1"]}
-               for split, r in report["splits"].items()}
+               for split, r in {**report["splits"], **report.get("others", {})}.items() if "accuracy" in r}
     with registry.new_version() as (staging, version):
         meta.update({"version": version, "metrics": metrics, "report": str(report_dir),
                      "data": {"dir": str(data_dir), "dataset": manifest["dataset"],

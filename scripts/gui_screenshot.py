@@ -18,7 +18,7 @@ from gui.app import DigitsViewer
 from gui.model import load_viewer_model
 from nnmodel.data.readers import read_bundled
 from nnmodel.layout import Layout
-from tests.helpers.strokes import digit_strokes
+from nnmodel.strokes import digit_strokes
 
 ROOT = Path(__file__).resolve().parents[1]
 

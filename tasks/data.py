@@ -4,7 +4,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from nnmodel.data import raw, splits, with_feedback
+from nnmodel.data import distorted, raw, splits, with_feedback
 from nnmodel.layout import Layout
 
 
@@ -36,3 +36,12 @@ def fold_feedback(artifacts: str, data_dir: str, feedback_dir: str | None, use_f
     split; returns the data folder to train on (the same one when there is no feedback)."""
     return str(with_feedback.fold_feedback(Layout(artifacts), data_dir, feedback_dir, use_feedback,
                                            log=get_run_logger().info))
+
+
+@task(name="distort-training-split", cache_policy=NO_CACHE)
+def distort_training_split(artifacts: str, data_dir: str, preset: str = "default", overrides: dict | None = None
+                           ) -> str | None:
+    """Write (or find, by digest) the layer of distorted copies of the training split that the
+    recipe asks for; returns its folder, or None when it asks for none."""
+    folder = distorted.distort_for_recipe(Layout(artifacts), data_dir, preset, overrides, log=get_run_logger().info)
+    return None if folder is None else str(folder)

@@ -22,14 +22,15 @@ def start_training_run(artifacts: str, preset: str) -> str | None:
 
 
 @task(name="train-model", cache_policy=NO_CACHE)
-def train_model(artifacts: str, data_dir: str, run_id: str, preset: str = "default", overrides: dict | None = None,
-                show_progress: bool = True) -> str:
-    """Fit a Network with L-BFGS-B on the train split; returns the candidate model folder."""
+def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id: str, preset: str = "default",
+                overrides: dict | None = None, show_progress: bool = True) -> str:
+    """Fit a Network with L-BFGS-B on the train split and its distorted copies; returns the candidate
+    model folder."""
     logger = get_run_logger()
     progress = TrainingProgress(show=show_progress, log=logger.info)
     try:
-        return str(training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, progress,
-                                            log=logger.info))
+        return str(training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, distorted_dir,
+                                            progress, log=logger.info))
     finally:
         progress.close()
 
@@ -43,12 +44,19 @@ def evaluate_model(artifacts: str, model_dir: str, data_dir: str, report_name: s
 
 @task(name="publish-report", cache_policy=NO_CACHE)
 def publish_report(report_dir: str, name: str) -> None:
-    """Show a report in the Prefect UI: a per-digit table and the Markdown summary."""
+    """Show a report in the Prefect UI: per-digit tables (MNIST test, other writers) and the Markdown
+    summary."""
     report = render.read_report(report_dir)
     key = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:100]
     test = report["splits"]["test"]
     create_table_artifact(key=f"per-digit-{key}", table=render.per_digit_rows(test),
                           description=f"Test accuracy {test['accuracy']:.2%}")
+    others = report.get("others") or {}
+    if render.other_writers_rows(others):
+        create_table_artifact(key=f"other-writers-{key}", table=render.other_writers_rows(others),
+                              description="Read right per digit: " + ", ".join(
+                                  f"{name} {r['accuracy']:.2%}" if "accuracy" in r else f"{name} not scored"
+                                  for name, r in others.items()))
     create_markdown_artifact(key=f"report-{key}", markdown=render.markdown(report, f"Evaluation {name}"),
                              description="digits evaluation report")
 

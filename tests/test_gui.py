@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.strokes import digit_strokes
+from nnmodel.strokes import digit_strokes
 
 pytestmark = pytest.mark.skipif(shutil.which("xdotool") is None,
                                 reason="xdotool missing: .ci/run installs it (scripts/install-test-tools.sh)")

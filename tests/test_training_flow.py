@@ -78,8 +78,42 @@ def test_report_is_published_as_prefect_artifacts(trained):
     with get_client(sync_client=True) as client:
         tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"per-digit-{key}"])))
         notes = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{key}"])))
+        others = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"other-writers-{key}"])))
     assert tables and tables[0].type == "table" and "precision" in str(tables[0].data)
     assert notes and notes[0].type == "markdown" and "per digit" in notes[0].data
+    assert "Other writers" in notes[0].data and "optdigits" in notes[0].data
+    assert others and "optdigits" in str(others[0].data) and "drawn" in str(others[0].data)
+
+
+def test_the_report_scores_other_writers(trained):
+    root, decision = trained
+    report = json.loads((Path(decision["report"]) / "report.json").read_text())
+    optdigits, drawn = report["others"]["optdigits"], report["others"]["drawn"]
+    assert optdigits["n"] == 1797 and 0.3 < optdigits["accuracy"] < 1
+    assert drawn["n"] == 1500 and 0.5 < drawn["accuracy"] < 1 and len(drawn["per_class"]) == 10
+    meta = Registry(root).metadata(decision["candidate"])
+    assert meta["metrics"]["optdigits"]["accuracy"] == optdigits["accuracy"]
+    assert "| optdigits: UCI optdigits" in (Path(decision["report"]) / "report.md").read_text()
+
+
+def test_distorted_copies_come_from_a_cached_layer(trained):
+    from flows.training import training_flow
+
+    root, _ = trained
+    recipe = {"preset": "quick", "copies": 1, "distortions": ["stroke", "blur"], "max_iter": 3, "show_progress": False}
+    first = training_flow(str(root), **recipe)
+    meta = Registry(root).metadata(first["candidate"])
+    layer = Path(meta["distorted"]["dir"])
+    assert "+distorted-" in layer.name and meta["distorted"]["count"] == 55000
+    assert meta["training"]["examples"] == 110000 and meta["recipe"]["copies"] == 1
+    assert meta["network"]["copies"] == 0  # the network fitted the layer's copies as they were
+    stamp = (layer / "train.parquet").stat().st_mtime_ns
+    again = training_flow(str(root), **recipe)
+    assert Registry(root).metadata(again["candidate"])["distorted"]["digest"] == meta["distorted"]["digest"]
+    assert (layer / "train.parquet").stat().st_mtime_ns == stamp  # a cache hit
+    other = training_flow(str(root), **{**recipe, "seed": 5})
+    assert Registry(root).metadata(other["candidate"])["distorted"]["dir"] != str(layer)
 
 
 def test_worse_model_is_not_promoted_unless_forced(trained):

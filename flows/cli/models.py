@@ -49,13 +49,14 @@ def list_versions(registry) -> int:
         say(f"no models in {registry.folder}: run `digits train`")
         return 0
     current = (registry.current() or {}).get("version")
-    print(f"{'':2}{'version':<22} {'preset':<9} {'network':<13} {'validation':>10} {'test':>8}  created")
+    print(f"{'':2}{'version':<22} {'preset':<9} {'network':<13} {'validation':>10} {'test':>8} {'optdigits':>9} "
+          f"{'drawn':>7}  created")
     for version in versions:
         meta = registry.metadata(version)
         net = meta["network"]
         arch = "-".join(map(str, [net["n_inputs"], *net["hidden_sizes"], net["n_classes"]]))
-        metrics = meta.get("metrics", {})
+        score = {name: pct(m.get("accuracy")) for name, m in meta.get("metrics", {}).items()}
         print(f"{'*' if version == current else ' ':2}{version:<22} {meta.get('recipe', {}).get('preset', '?'):<9} "
-              f"{arch:<13} {pct(metrics.get('validation', {}).get('accuracy')):>10} "
-              f"{pct(metrics.get('test', {}).get('accuracy')):>8}  {meta.get('created', '')}")
+              f"{arch:<13} {score.get('validation', 'n/a'):>10} {score.get('test', 'n/a'):>8} "
+              f"{score.get('optdigits', 'n/a'):>9} {score.get('drawn', 'n/a'):>7}  {meta.get('created', '')}")
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from nnmodel.presets import PRESETS
+from nnmodel.presets import KINDS, PRESETS
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,6 +46,15 @@ def number(low: float, high: float | None = None):
         return value
     parse.__name__ = "number"
     return parse
+
+
+def distortion_list(text: str) -> list[str]:
+    """A type for argparse: comma-separated distortion names (possibly none)."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown distortion {unknown[0]!r}; choose from {', '.join(KINDS)}")
+    return kinds
 
 
 def positive_number(text: str) -> float:
@@ -107,7 +116,11 @@ FEEDBACK = Option("--feedback", metavar="DIR",
                   help="labelled images as DIR/<digit>/<image> to add to the training data "
                        "(default: artifacts/feedback, where the viewer saves corrections)")
 NO_FEEDBACK = Option("--no-feedback", action="store_true", help="train on the base data only")
-RECIPE_OPTIONS = (PRESET, HIDDEN, MAXITER, LAMBDA, SEED)
+COPIES = Option("--copies", type=whole(0, 100), metavar="N",
+                help="distorted copies of each training image (overrides the preset)")
+DISTORTIONS = Option("--distortions", type=distortion_list, metavar="KINDS",
+                     help=f"comma-separated distortions of the copies, from {', '.join(KINDS)} (overrides the preset)")
+RECIPE_OPTIONS = (PRESET, HIDDEN, MAXITER, LAMBDA, SEED, COPIES, DISTORTIONS)
 
 # ------------------------------------------------------------------ models and prediction
 MODEL = Option("--model", metavar="VERSION", help="model version (default: the current model)")

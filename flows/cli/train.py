@@ -55,7 +55,8 @@ def flow_parameters(args) -> dict:
     """The training flow's parameters from the command line (shared with `digits schedule`)."""
     return {"artifacts": str(args.layout.root), "preset": args.preset,
             "hidden_sizes": [args.hidden] if args.hidden else None, "max_iter": args.maxiter,
-            "lam": getattr(args, "lam", None), "seed": args.seed,
+            "lam": getattr(args, "lam", None), "seed": args.seed, "copies": args.copies,
+            "distortions": args.distortions,
             "feedback": str(Path(args.feedback).resolve()) if args.feedback else None,
             "use_feedback": not args.no_feedback}
 
@@ -66,8 +67,8 @@ def check_recipe(args) -> None:
 
     params = flow_parameters(args)
     try:
-        network_params(args.preset, hidden_sizes=params["hidden_sizes"], max_iter=params["max_iter"],
-                       lam=params["lam"], seed=params["seed"])
+        network_params(args.preset, **{k: params[k] for k in ("hidden_sizes", "max_iter", "lam", "seed", "copies",
+                                                               "distortions")})
     except ValueError as exc:
         raise SetupError(f"--preset {args.preset} with these options: {exc}") from None
 
@@ -89,15 +90,21 @@ def run_train(args) -> int:
     if decision.get("skipped"):
         say(f"skipped: {decision['reason']}")
         return 0
-    acc = {name: r["accuracy"] for name, r in read_report(decision["report"])["splits"].items()}
+    report = read_report(decision["report"])
+    acc = {name: r["accuracy"] for name, r in report["splits"].items()}
     say(f"model {decision['candidate']}: test {acc['test']:.2%}, validation {acc['validation']:.2%}, "
         f"train {acc['train']:.2%} ({time.perf_counter() - started:.0f} s)")
+    say("other writers: " + other_writers_line(report.get("others") or {}))
     verdict = "promoted to current" if decision["promoted"] else "kept, not promoted"
     current = f"; current stays {decision['current']}" if not decision["promoted"] and decision["current"] else ""
     say(f"{verdict}: {decision['reason']}{current}")
     say(f"report: {decision['report']}/report.md")
     print(decision["candidate"])
     return 0
+
+
+def other_writers_line(others: dict) -> str:
+    return ", ".join(f"{name} {r['accuracy']:.2%}" if "accuracy" in r else r["missing"] for name, r in others.items())
 
 
 def run_evaluate(args) -> int:
@@ -116,8 +123,10 @@ def run_evaluate(args) -> int:
     with prefect_env.quiet_flow_settings():
         folder = evaluation_flow(str(args.layout.root), str(model_dir), data_dir,
                                  dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
-    for split, r in read_report(folder)["splits"].items():
+    report = read_report(folder)
+    for split, r in report["splits"].items():
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
+    say("other writers: " + other_writers_line(report.get("others") or {}))
     say(f"report: {folder}/report.md")
     print(folder)
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 from nnmodel.data.splits import read_split_uint8, read_splits
 from nnmodel.layout import Layout
 from nnmodel.modelfile import load_model
+from nnmodel.reports import other_writers
 from nnmodel.reports.metrics import classification_report
 from nnmodel.reports.render import write_report
 
@@ -29,6 +30,20 @@ def evaluate(net, split_data: dict, worst: int = 36) -> dict:
     return report
 
 
+def score_other_writers(net, data_dir: str | os.PathLike) -> dict:
+    """Metrics of `net` on digits by other writers than MNIST's training set (see
+    nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}; optdigits says when it is missing."""
+    scores = {}
+    optdigits = other_writers.optdigits()
+    if optdigits is None:
+        scores["optdigits"] = {"missing": other_writers.MISSING}
+    else:
+        scores["optdigits"] = classification_report(optdigits[1], net.predict(optdigits[0]), net.n_classes)
+    X, y = other_writers.drawn(read_test_pixels(data_dir), read_split_uint8(Path(data_dir) / "test.parquet")[1])
+    scores["drawn"] = classification_report(y, net.predict(X), net.n_classes)
+    return scores
+
+
 def read_test_pixels(data_dir: str | os.PathLike) -> np.ndarray:
     """The test split's pixels, uint8 (n, 28, 28) (for the mistakes montage)."""
     return read_split_uint8(Path(data_dir) / "test.parquet")[0].reshape(-1, 28, 28)
@@ -40,6 +55,7 @@ def evaluate_model(layout: Layout, model_dir: str | os.PathLike, data_dir: str |
     every split of `data_dir`, written to reports/<report_name>/; returns that folder."""
     net, meta = load_model(model_dir)
     report = evaluate(net, read_splits(data_dir))
+    report["others"] = score_other_writers(net, data_dir)
     report.update({"model": meta.get("version", str(model_dir)), "data_dir": str(data_dir),
                    "data_manifest": layout.manifest(data_dir)["files"]})
     folder = layout.report_dir(report_name)

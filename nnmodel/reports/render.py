@@ -1,6 +1,7 @@
 """Writing evaluation reports for people and machines: JSON, CSV, Markdown and two PNGs.
 
-report.json       every number: accuracy per split, per-class precision/recall/F1, averages, confusion
+report.json       every number: accuracy per split, per-class precision/recall/F1, averages, confusion,
+                  and the same for digits by other writers (optdigits, pen-drawn)
 per_class.csv     one row per digit (test split)        confusion.csv   rows true, columns predicted
 mistakes.csv      the worst test mistakes (most confident wrong answers)
 report.md         a readable summary          confusion.png / mistakes.png   drawn with Pillow
@@ -38,6 +39,7 @@ def markdown(report: dict, title: str) -> str:
     lines = [f"# {title}", "", "| split | accuracy | macro F1 | examples |", "|---|---|---|---|"]
     for name, r in report["splits"].items():
         lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
+    lines += other_writers_markdown(report.get("others"))
     if "promotion" in report:
         p = report["promotion"]
         lines += ["", "## Promotion: challenger vs current model", "",
@@ -68,6 +70,40 @@ def markdown(report: dict, title: str) -> str:
         lines += [f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.1%} |"
                   for m in report["mistakes"][:10]]
     return "\n".join(lines) + "\n"
+
+
+OTHER_WRITERS = {"optdigits": "UCI optdigits test digits (other writers, 8x8 scans scaled up)",
+                 "drawn": "MNIST test digits redrawn with a round pen of three widths, as in the viewer"}
+
+
+def other_writers_markdown(others: dict | None) -> list[str]:
+    """The other-writers section: accuracy of each set, then the share read right per digit."""
+    if not others:
+        return []
+    lines = ["", "## Other writers", "", "| digits | accuracy | macro F1 | examples |", "|---|---|---|---|"]
+    for name, r in others.items():
+        if "missing" in r:
+            lines.append(f"| {name}: {OTHER_WRITERS.get(name, name)} | not scored | | |")
+        else:
+            lines.append(f"| {name}: {OTHER_WRITERS.get(name, name)} | {r['accuracy']:.2%} | "
+                         f"{r['macro']['f1']:.4f} | {r['n']:,} |")
+    scored = {name: r for name, r in others.items() if "missing" not in r}
+    if scored:
+        lines += ["", "Read right, per digit (recall):", "", "| digit | " + " | ".join(scored) + " |",
+                  "|---" * (len(scored) + 1) + "|"]
+        lines += [f"| {d} | " + " | ".join(f"{r['per_class'][d]['recall']:.2%}" for r in scored.values()) + " |"
+                  for d in range(len(next(iter(scored.values()))["per_class"]))]
+    lines += ["", *[f"{r['missing']}" for r in others.values() if "missing" in r]]
+    return lines
+
+
+def other_writers_rows(others: dict) -> list[dict]:
+    """One row per digit: the share of each other-writers set read right (for a table artifact)."""
+    scored = {name: r for name, r in others.items() if "missing" not in r}
+    if not scored:
+        return []
+    return [{"digit": d, **{name: round(r["per_class"][d]["recall"], 4) for name, r in scored.items()}}
+            for d in range(len(next(iter(scored.values()))["per_class"]))]
 
 
 def _pct(value) -> str:

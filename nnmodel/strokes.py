@@ -1,4 +1,5 @@
-"""Pen strokes traced from MNIST images, for drawing real digits into the viewer with the mouse.
+"""Pen strokes traced from digit images: drawing them with a round pen, as a person (or the tests,
+through the viewer) would, gives the stroke-drawn digits of the other-writers score.
 
 `digit_strokes(image)` thins the digit to a one-pixel skeleton (Zhang-Suen), walks the skeleton into
 polylines and scales them to canvas coordinates: what a person's pen would have followed.
@@ -13,12 +14,15 @@ NEIGHBOURS = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -
 
 
 def skeleton(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a boolean (h, w) mask to one-pixel-wide lines."""
-    img = np.pad(mask.astype(np.uint8), 1)
+    """Zhang-Suen thinning of boolean masks, (h, w) or a batch (n, h, w), to one-pixel-wide lines."""
+    img = np.pad(mask.astype(np.uint8), [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)])
+    h, w = img.shape[-2:]
     while True:
         changed = False
         for step in (0, 1):
-            p = [np.roll(np.roll(img, -dr, 0), -dc, 1) for dr, dc in NEIGHBOURS]  # p[k][r,c] = img[r+dr, c+dc]
+            # p[k][..., r, c] = img[..., r + dr, c + dc] for the k-th neighbour (zero outside)
+            p = [np.pad(img, [(0, 0)] * (img.ndim - 2) + [(1, 1), (1, 1)])[..., 1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w]
+                 for dr, dc in NEIGHBOURS]
             count = sum(p)
             transitions = sum(((p[k] == 0) & (p[(k + 1) % 8] == 1)).astype(np.uint8) for k in range(8))
             north, east, south, west = p[0], p[2], p[4], p[6]
@@ -31,7 +35,7 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
                 img[remove] = 0
                 changed = True
         if not changed:
-            return img[1:-1, 1:-1].astype(bool)
+            return img[..., 1:-1, 1:-1].astype(bool)
 
 
 def trace(skel: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -64,12 +68,17 @@ def trace(skel: np.ndarray) -> list[list[tuple[int, int]]]:
 
 
 def digit_strokes(image: np.ndarray, scale: float = 10, threshold: float = 0.5) -> list[list[tuple[int, int]]]:
-    """Strokes (lists of canvas (x, y) points) tracing a 28x28 image, scaled by `scale`."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.max() > 1:
-        image = image / 255
-    lines = trace(skeleton(image > threshold))
-    return [[(int(c * scale + scale / 2), int(r * scale + scale / 2)) for r, c in stroke] for stroke in lines]
+    """Strokes (lists of canvas (x, y) points) tracing a 28x28 image (uint8 or [0, 1]), scaled by `scale`."""
+    return many_digit_strokes(np.asarray(image)[None], scale, threshold)[0]
+
+
+def many_digit_strokes(images: np.ndarray, scale: float = 10, threshold: float = 0.5) -> list[list]:
+    """`digit_strokes` of every image (n, 28, 28), thinned together (one vectorised pass)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.max() > 1:
+        images = images / 255
+    return [[[(int(c * scale + scale / 2), int(r * scale + scale / 2)) for r, c in stroke] for stroke in trace(skel)]
+            for skel in skeleton(images > threshold)]
 
 
 def render(strokes, size: int = 280, width: int = 20) -> np.ndarray:
