@@ -1,11 +1,15 @@
-"""Viewer responsiveness: time for `digits gui` to show its window, and time per recognition.
+"""The viewer: time for `digits gui` to show its window, time per recognition, and how many
+pen-drawn digits it reads right when they are drawn with the mouse in the real window.
 
   open        process start -> window mapped with its title (xdotool search --sync), median of --rounds
   recognise   the viewer's recognise step (preprocess the 280x280 ink image + network) on 200 digits
               drawn from strokes traced off MNIST test images; median and worst
+  window      --drawn N: the first N MNIST test digits, thinned to strokes and drawn with the mouse
+              (xdotool, in the real Tk window) at brush widths 12, 20 and 28 in turn; a digit counts
+              as read when the window's title names it
 
-Run on a display: xvfb-run -a .venv/bin/python -m bench.gui [--artifacts DIR] [--rounds 5]
-(needs a trained model: `digits train`).
+Run on a display: xvfb-run -a -s "-screen 0 1024x768x24" .venv/bin/python -m bench.gui
+[--artifacts DIR] [--rounds 5] [--drawn 300]   (needs a trained model: `digits train`).
 """
 from __future__ import annotations
 
@@ -41,10 +45,31 @@ def open_seconds(artifacts: Path) -> float:
         proc.wait()
 
 
+def drawn_in_the_window(artifacts: Path, images, labels, widths=(12, 20, 28)) -> list[tuple[int, int | None, int]]:
+    """(truth, what the title says, brush) for each digit drawn with the mouse in the real window."""
+    import tkinter as tk
+
+    from tests.helpers.viewer import draw, key, make_viewer, predicted
+
+    root = tk.Tk(className="digits")
+    results = []
+    try:
+        for app in make_viewer(root, artifacts):
+            for i, (image, label) in enumerate(zip(images, labels)):
+                app.brush.set(widths[i % len(widths)])
+                draw(app, digit_strokes(image))
+                results.append((int(label), predicted(app.root.title()), widths[i % len(widths)]))
+                key(app, "c")
+    finally:
+        root.destroy()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--artifacts")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--drawn", type=int, default=0, help="digits to draw in the real window (0: none)")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         sys.exit("needs a display: run under xvfb-run -a")
@@ -64,6 +89,15 @@ def main() -> None:
     print(f"| window open (s), {args.rounds} runs | {statistics.median(opens):.2f} | {max(opens):.2f} | < 2 |")
     print(f"| recognise (ms), 200 drawn digits | {statistics.median(times):.2f} | {max(times):.2f} | < 20 |")
     print(f"\ndrawn digits recognised: {right}/200")
+    if args.drawn:
+        results = drawn_in_the_window(artifacts, raw.test_images[: args.drawn], raw.test_labels[: args.drawn])
+        read = sum(truth == shown for truth, shown, _ in results)
+        print(f"\ndigits drawn with the mouse in the window and read right: {read}/{len(results)} "
+              f"({read / len(results):.1%})")
+        for width in sorted({w for _, _, w in results}):
+            mine = [(t, s) for t, s, w in results if w == width]
+            print(f"  brush {width}: {sum(t == s for t, s in mine)}/{len(mine)}")
+        print("  misread (truth -> shown): " + ", ".join(f"{t}->{s}" for t, s, _ in results if t != s))
 
 
 if __name__ == "__main__":

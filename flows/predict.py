@@ -4,17 +4,21 @@ from __future__ import annotations
 from prefect import flow
 
 from nnmodel.progress import BatchProgress
-from tasks.predict import classify_chunk, merge_predictions, plan_batch
+from tasks.predict import classify_chunk, merge_predictions, plan_batch, resolve_model
 
 
 @flow(name="digits-predict")
-def predict_flow(folders: list[str], out: str, model_dir: str, recursive: bool = False, chunk_size: int | None = None,
+def predict_flow(folders: list[str], out: str, model_dir: str | None = None, artifacts: str = "artifacts",
+                 model: str | None = None, recursive: bool = False, chunk_size: int | None = None,
                  min_confidence: float = 0.0, resume: bool = False, processes: int = 0,
                  show_progress: bool = False) -> dict:
     """plan -> classify chunks in parallel -> merge; returns the summary.
 
+    The model is `model_dir`, else version `model` (default: the current one) of `artifacts`.
     Chunks run concurrently on the flow's task runner; with `processes` > 0 each chunk's CPU work
     goes to a local process pool of that size (use 0 on Dask, whose workers are processes already)."""
+    if model_dir is None:
+        model_dir = resolve_model(artifacts, model)
     plan = plan_batch(folders, out, recursive, chunk_size, resume, max(processes, 1))
     futures = [classify_chunk.submit(model_dir, files, part, min_confidence, processes)
                for part, files in plan["chunks"]]

@@ -8,6 +8,7 @@ example, c/Escape clear, Ctrl+O open an image, [ and ] change the brush, i swaps
 from __future__ import annotations
 
 import os
+import threading
 import time
 import tkinter as tk
 from pathlib import Path
@@ -19,6 +20,7 @@ from PIL import Image, ImageDraw, ImageTk
 from gui.model import ViewerModel
 from nnmodel.errors import DigitsError
 from nnmodel.feedback import save_feedback
+from nnmodel.local_server import emit, feedback_event
 from nnmodel.preprocess import Preprocessed, preprocess_image
 
 CANVAS = 280                      # drawing area in pixels: 10x the MNIST 28x28
@@ -286,7 +288,15 @@ class DigitsViewer:
             return None
         self.clear()
         self.status.configure(text=f"Saved as {digit}: {path}")
+        tell_the_server(self.feedback_dir.parent, path, digit)
         return path
+
+
+def tell_the_server(artifacts: Path, image: Path, label: int) -> None:
+    """A feedback event for a Prefect server, when one is up (retrains can start on them), sent from a
+    background thread so the window never waits on the network."""
+    event = feedback_event(artifacts, image, label)
+    threading.Thread(target=emit, args=([event],), daemon=True, name="feedback-event").start()
 
 
 def run(model: ViewerModel | None, feedback_dir: str | os.PathLike, model_help: str = "",

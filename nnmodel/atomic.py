@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from nnmodel.errors import as_storage_error
+
 SUFFIXES = (".partial", ".old")
 UNOWNED_STALE_AFTER = 24 * 3600   # seconds: leftovers without an owner token (older versions) after a day
 
@@ -70,18 +72,34 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def storage_errors(path):
+    """Within the block, the system's write faults (no space, read-only, permission, too many open
+    files ...) become a one-line StorageError naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        fault = as_storage_error(path, exc)
+        if fault is exc:
+            raise
+        raise fault from None
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, durable: bool = True):
     """Yield a temporary path beside `target`; on success rename it over `target`, else delete it.
-    `durable` also syncs the data to disk before the rename (survives a power cut, not only a kill)."""
+    `durable` also syncs the data to disk before the rename (survives a power cut, not only a kill).
+    A write fault of the system is a StorageError naming `target`."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    with storage_errors(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
     try:
-        yield tmp
-        if durable:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        with storage_errors(target):
+            yield tmp
+            if durable:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
         if durable:
             _fsync_dir(target.parent)
     finally:
@@ -110,11 +128,13 @@ def atomic_dir(target: str | os.PathLike, replace: bool = True):
     whole new one); without, an existing `target` raises FileExistsError and nothing changes.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(target)
-    tmp.mkdir()
+    with storage_errors(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(target)
+        tmp.mkdir()
     try:
-        yield tmp
+        with storage_errors(target):
+            yield tmp
         if target.exists():
             if not replace:
                 raise FileExistsError(f"{target}: already exists")
@@ -134,13 +154,14 @@ def write_new_file(folder: str | os.PathLike, make_name, data: bytes, attempts: 
     """Write `data` to `folder / make_name()` without ever overwriting: the finished temporary file
     is hard-linked to a free name (a taken one is retried with a fresh `make_name()`)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(folder / "new")
     try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with storage_errors(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
         for _ in range(attempts):
             target = folder / make_name()
             try:

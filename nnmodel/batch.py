@@ -1,16 +1,27 @@
-"""Batch prediction of image folders into one CSV: list, cut into chunks, classify, merge.
+r"""Batch prediction of image folders into one CSV: list, cut into chunks, classify, merge.
 
 Files are listed in a stable order (folder as given, then path) and cut into chunks; each chunk's
 rows go to one part file in `<out>.parts/`, written atomically; merging writes the final CSV
 atomically and removes the parts. A killed run keeps its finished parts, so `resume` redoes only the
-missing files. Every file gets exactly one row: `ok`, `low_confidence`, `blank` or `error`.
+missing files. Every directory entry that is not a folder (or hidden) gets exactly one row: `ok`,
+`low_confidence`, `blank` or `error` (pipes, sockets, devices and broken or looping links included:
+they are never opened in a way that could block).
+
+The CSV follows RFC 4180 (CRLF line ends, so a CR or LF inside a file name is quoted). Text columns
+(folder, path, error) are written by `cell`: a backslash is doubled, each byte of a name that is not
+UTF-8 becomes `\xNN`, and a value starting with `=`, `+`, `-`, `@`, a tab, a CR or `'` gets a `'`
+in front, so that a spreadsheet shows it as text instead of running it as a formula (OWASP "CSV
+injection"). `uncell` reverses all of it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import functools
 import heapq
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -19,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from nnmodel import atomic
+from nnmodel.errors import SetupError
+from nnmodel.layout import check_writable
 from nnmodel.modelfile import load_model
 from nnmodel.preprocess import Preprocessed, preprocess_files
 
@@ -26,13 +39,79 @@ COLUMNS = ["folder", "path", "predicted", "confidence", *[f"p{d}" for d in range
 COL = {name: i for i, name in enumerate(COLUMNS)}
 STATUSES = ("ok", "low_confidence", "blank", "error")
 MAX_CHUNK, MIN_CHUNK = 5000, 256
+LINE_END = "\r\n"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_ESCAPES = re.compile(r"(\\\\|\\x[0-9a-f]{2})")
+
+
+def cell(text: str) -> str:
+    """A text column's value as written (see the module docstring): CSV- and spreadsheet-safe, and
+    valid UTF-8 whatever the file name's bytes."""
+    if text.isascii() and "\\" not in text and not text.startswith(FORMULA_START):
+        return text  # the common case, at C speed
+    escaped = text.replace("\\", "\\\\").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "'" + escaped if escaped.startswith(FORMULA_START) else escaped
+
+
+def uncell(value: str) -> str:
+    """The text behind a `cell` value (a file name comes back with its original bytes, as os.fsdecode
+    would give them)."""
+    if value.startswith("'"):
+        value = value[1:]
+    raw = bytearray()
+    for part in _ESCAPES.split(value):
+        if part == "\\\\":
+            raw += b"\\"
+        elif _ESCAPES.fullmatch(part):
+            raw.append(int(part[2:], 16))
+        else:
+            raw += part.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# ------------------------------------------------------------------ the output, checked and locked
+
+def check_output(out: str | os.PathLike, folders: list[str], recursive: bool = False) -> Path:
+    """The absolute path of the CSV a batch will write, checked before any work: not a folder, not
+    inside a folder being classified (it would be read as an input, or overwrite one), and in a
+    place where files can be written. SetupError or StorageError, one line naming --out."""
+    out = Path(out).absolute()
+    if out.is_dir():
+        raise SetupError(f"--out {out}: is a folder; give a CSV file name")
+    for folder in folders:
+        base = Path(folder).resolve()
+        inside = base in out.resolve().parents if recursive else out.resolve().parent == base
+        if inside:
+            raise SetupError(f"--out {out}: is inside the folder being classified ({folder}); "
+                             "write the CSV somewhere else")
+    check_writable(out.parent)
+    return out
+
+
+@contextlib.contextmanager
+def output_lock(out: Path):
+    """Hold `.<out name>.lock` beside the CSV for the block; SetupError at once when another run
+    holds it (two runs writing one CSV would corrupt it). The lock ends with its process."""
+    lock = out.with_name(f".{out.name}.lock")
+    with atomic.storage_errors(lock):
+        fh = open(lock, "a+")  # noqa: SIM115 (held for the block)
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SetupError(f"--out {out}: another digits predict is writing it (its lock {lock.name} is "
+                             "held); wait for it, or write another file") from None
+        yield out
+    finally:
+        fh.close()
 
 
 # ------------------------------------------------------------------ listing and planning
 
 def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[str, str]], list[list]]:
-    """(folder as given, path relative to it) for every non-hidden file, sorted; plus error rows for
-    sub-folders that could not be read (so they are reported, not silently dropped)."""
+    """(folder as given, path relative to it) for every non-hidden directory entry that is not a
+    folder (files, links, pipes ...), sorted by their CSV text; plus error rows for sub-folders that
+    could not be read (so they are reported, not silently dropped)."""
     entries, errors = [], []
     for folder in folders:
         base = Path(folder)
@@ -43,18 +122,25 @@ def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[
             for dirpath, dirnames, filenames in os.walk(base, onerror=onerror):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 rel_dir = os.path.relpath(dirpath, base)
-                for name in filenames:
-                    if not name.startswith(".") and os.path.isfile(os.path.join(dirpath, name)):
-                        entries.append((folder, os.path.normpath(os.path.join(rel_dir, name))))
+                entries += [(folder, os.path.normpath(os.path.join(rel_dir, name))) for name in filenames
+                            if not name.startswith(".")]
         else:
             try:
                 with os.scandir(base) as listing:  # file types come with the listing: no stat per file
-                    entries += [(folder, e.name) for e in listing if not e.name.startswith(".") and e.is_file()]
+                    entries += [(folder, e.name) for e in listing if not e.name.startswith(".") and not _is_folder(e)]
             except OSError as exc:
                 errors.append(error_row(folder, ".", f"cannot read folder ({exc.strerror})"))
     order = {folder: i for i, folder in enumerate(folders)}
-    entries.sort(key=lambda e: (order[e[0]], e[1]))
+    entries.sort(key=lambda e: (order[e[0]], cell(e[1])))
     return entries, errors
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether an entry is a folder (or a link to one); a link that loops or dangles is not."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def plan_batch(folders: list[str], out: str | os.PathLike, recursive: bool = False, chunk_size: int | None = None,
@@ -72,7 +158,7 @@ def plan_batch(folders: list[str], out: str | os.PathLike, recursive: bool = Fal
     if resume:
         done = done_keys(out)
         before = len(files)
-        files = [f for f in files if f not in done]
+        files = [f for f in files if (cell(f[0]), cell(f[1])) not in done]
         folder_errors = [e for e in folder_errors if (e[COL["folder"]], e[COL["path"]]) not in done]
         skipped = before - len(files)
     else:
@@ -101,7 +187,7 @@ def auto_chunk_size(n_files: int, workers: int) -> int:
 
 def error_row(folder: str, path: str, message: str) -> list:
     """A row for a file or folder that could not be read."""
-    return [folder, path, "", "", *[""] * 10, "error", message]
+    return [cell(folder), cell(path), "", "", *[""] * 10, "error", cell(message)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,14 +208,14 @@ def classify_files(model_dir: str, files: list[tuple[str, str]], min_confidence:
         if isinstance(result, Exception):
             rows.append(error_row(folder, rel, str(result).replace(os.path.join(folder, rel), rel, 1)))
         elif result.blank:
-            rows.append([folder, rel, "", "", *[""] * 10, "blank", ""])
+            rows.append([cell(folder), cell(rel), "", "", *[""] * 10, "blank", ""])
         else:
             rows.append(None)
     digits = proba.argmax(axis=1).tolist() if readable else []
     for k, (i, digit) in enumerate(zip(readable, digits)):
         text = texts[10 * k: 10 * k + 10]
         status = "ok" if proba[k, digit] >= min_confidence else "low_confidence"
-        rows[i] = [files[i][0], files[i][1], digit, text[digit], *text, status, ""]
+        rows[i] = [cell(files[i][0]), cell(files[i][1]), digit, text[digit], *text, status, ""]
     return rows
 
 
@@ -212,7 +298,7 @@ def write_part(path: Path, rows: list[list]) -> dict:
     """Write rows (with a header) to `path` atomically; returns their counts. Part files skip fsync:
     a kill cannot lose them, only a power cut, and `--resume` then redoes them."""
     with atomic.atomic_path(path, durable=False) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
+        writer = csv.writer(fh, lineterminator=LINE_END)
         writer.writerow(COLUMNS)
         writer.writerows(rows)
     return count_rows(rows)
@@ -244,7 +330,7 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
     parts = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
     if not resume:
         with atomic.atomic_path(out) as tmp, open(tmp, "wb") as sink:
-            sink.write((",".join(COLUMNS) + "\n").encode())
+            sink.write((",".join(COLUMNS) + LINE_END).encode())
             for part in parts:
                 with open(part, "rb") as src:
                     src.readline()  # header
@@ -268,7 +354,7 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
                 yield row
 
     with atomic.atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
+        writer = csv.writer(fh, lineterminator=LINE_END)
         writer.writerow(COLUMNS)
         counts = count_rows(written_once(writer))
     shutil.rmtree(parts_dir(out), ignore_errors=True)

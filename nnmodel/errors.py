@@ -15,3 +15,24 @@ class ModelFileError(DigitsError, ValueError):
 
 class SetupError(DigitsError, RuntimeError):
     """A problem with the environment: no model yet, unreachable server, missing folder."""
+
+
+class StorageError(DigitsError, OSError):
+    """The system refused a write: no space left, a read-only or unwritable place, too many open files.
+    str() is one line: the path and the fault."""
+
+    def __init__(self, path, error: OSError):
+        super().__init__(error.errno, f"{path}: {error.strerror or error}")
+
+    def __str__(self) -> str:
+        return self.args[1]
+
+
+SYSTEM_FAULTS = {28, 30, 13, 1, 122, 5, 24, 23, 27}   # ENOSPC EROFS EACCES EPERM EDQUOT EIO EMFILE ENFILE EFBIG
+
+
+def as_storage_error(path, error: BaseException) -> BaseException:
+    """`error` as a StorageError naming `path` when it is one of the system's write faults, else itself."""
+    if isinstance(error, OSError) and not isinstance(error, DigitsError) and error.errno in SYSTEM_FAULTS:
+        return StorageError(getattr(error, "filename", None) or path, error)
+    return error

@@ -32,6 +32,21 @@ def save_feedback(folder: str | os.PathLike, pixels: np.ndarray, label: int) -> 
     return atomic.write_new_file(Path(folder) / str(int(label)), new_feedback_name, buffer.getvalue())
 
 
+def add_images(folder: str | os.PathLike, images: list[str], label: int) -> tuple[list[Path], list[str]]:
+    """Save image files as labelled examples of `label` (each put into MNIST form by the shared
+    preprocessing, as the viewer saves drawings); returns the saved paths and one line per image
+    that could not be read or was blank (the others are saved all the same)."""
+    saved, problems = [], []
+    for image, result in zip(images, preprocess_files([str(i) for i in images])):
+        if isinstance(result, DataError):
+            problems.append(str(result))
+        elif result.blank:
+            problems.append(f"{image}: blank image, not saved")
+        else:
+            saved.append(save_feedback(folder, result.pixels, label))
+    return saved, problems
+
+
 def new_feedback_name() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.png"
 

@@ -125,6 +125,11 @@ class Layout:
         """raw.json of a raw-layer folder (digests, origin, how it was verified)."""
         return read_record(Path(raw_dir) / "raw.json", "raw-layer record")
 
+    def check_writable(self) -> None:
+        """StorageError (one line) unless files can be created in the artifacts folder: checked
+        before any work starts."""
+        check_writable(self.root)
+
     def remove_stale(self) -> list[Path]:
         """Remove what killed commands left in every layer (only files of processes that are gone)."""
         removed = []
@@ -150,3 +155,13 @@ def read_record(path: Path, what: str) -> dict:
     if not isinstance(record, dict):
         raise DataError(f"{path}: {what} is not a JSON object")
     return record
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """StorageError naming `folder` unless it exists (or can be made) and a file can be created in it."""
+    folder = Path(folder)
+    with atomic.storage_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = atomic.temp_path(folder / "write-check")
+        probe.touch()
+        probe.unlink()

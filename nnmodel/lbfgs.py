@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
 from nnmodel.mlp import cost_and_grad, pack, unpack
-from nnmodel.sparse_input import SparseRows, worth_it
+from nnmodel.sparse_input import SparseRows, faster_as_sparse
 
 
 @dataclass
@@ -39,7 +40,9 @@ def single_threaded_scipy_blas():
         yield
         return
     controller = ThreadpoolController()
-    scipy_pools = [lib for lib in controller.lib_controllers if "scipy" in str(lib.filepath)]
+    # SciPy's wheel keeps its libraries in scipy.libs/ (NumPy's own OpenBLAS is also *named*
+    # libscipy_openblas, but lives in numpy.libs/ and must keep its threads)
+    scipy_pools = [lib for lib in controller.lib_controllers if Path(lib.filepath).parent.name == "scipy.libs"]
     saved = [lib.num_threads for lib in scipy_pools]
     for lib in scipy_pools:
         lib.set_num_threads(1)
@@ -66,13 +69,13 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
     eta_seconds and, every `eval_every` iterations when `score(params)` is given, val_accuracy.
     With `patience`, training stops after that many checks without a better score and returns the
     best parameters seen. `memory` is L-BFGS-B's number of stored corrections (maxcor). `sparse`
-    computes the input-layer products from sparse row blocks in parallel (None: when X is mostly
-    zeros; same results up to float32 rounding, faster).
+    computes the input-layer products from sparse row blocks in parallel (None: when that is faster
+    on this machine, timed once per process; same results up to float32 rounding).
     """
     dtype = np.dtype(dtype)
     X = np.ascontiguousarray(X, dtype=dtype)
     Y = one_hot(y, sizes[-1], dtype)
-    use_sparse = worth_it(X) if sparse is None else bool(sparse)
+    use_sparse = faster_as_sparse(X, sizes[1]) if sparse is None else bool(sparse)
     inputs = SparseRows(X) if use_sparse else X
     last = {}
 

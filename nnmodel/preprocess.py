@@ -13,8 +13,10 @@ anything unusual takes Pillow's full path, which also gives the proper error mes
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -50,14 +52,38 @@ class Preprocessed:
     blank: bool
 
 
-def read_small_file(path: str | os.PathLike) -> bytes | None:
-    """The whole file when it is under SMALL_FILE bytes, else None (one open and one read).
-    OSError (missing, unreadable) propagates."""
-    fd = os.open(path, os.O_RDONLY)
+NOT_REGULAR = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
+
+
+def open_regular(path: str | os.PathLike) -> int:
+    """A file descriptor open for reading on a regular file; DataError (naming the file) for anything
+    else: a pipe, socket or device is never read (the open does not block), a broken or looping link,
+    a missing or unreadable file."""
     try:
-        data = os.read(fd, SMALL_FILE)
-    finally:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"{path}: a symbolic link that loops") from None
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            raise DataError(f"{path}: a broken symbolic link (its target is missing)") from None
+        try:
+            kind = stat.S_IFMT(os.stat(path).st_mode)  # a socket cannot even be opened
+        except OSError:
+            kind = stat.S_IFREG
+        if kind != stat.S_IFREG:
+            raise DataError(f"{path}: not a regular file ({NOT_REGULAR.get(kind, 'a special file')})") from None
+        raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    kind = stat.S_IFMT(os.fstat(fd).st_mode)
+    if kind != stat.S_IFREG:
         os.close(fd)
+        raise DataError(f"{path}: not a regular file ({NOT_REGULAR.get(kind, 'a special file')})")
+    return fd
+
+
+def read_small_file(fd: int) -> bytes | None:
+    """The whole file behind `fd` when it is under SMALL_FILE bytes, else None (one read)."""
+    data = os.read(fd, SMALL_FILE)
     return data if len(data) < SMALL_FILE else None
 
 
@@ -98,9 +124,9 @@ def decode_plain_grey_png(data: bytes, max_side: int) -> np.ndarray | None:
     return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
 
 
-def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
-    """Open an image file (or bytes) lazily, refusing decompression bombs; DataError names the file
-    (`name`, by default the path or "<bytes>")."""
+def open_image(source, name: str | None = None) -> Image.Image:
+    """Open an image (a path, bytes or a binary file object) lazily, refusing decompression bombs;
+    DataError names the file (`name`, by default the path or "<bytes>")."""
     name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     try:
         with warnings.catch_warnings():
@@ -118,8 +144,9 @@ def open_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     return image
 
 
-def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
-    """Open, reduce (for huge images) and decode an image; DataError for truncated or bad files."""
+def load_image(source, name: str | None = None) -> Image.Image:
+    """Open, reduce (for huge images) and decode an image (a path, bytes or a binary file object);
+    DataError for truncated or bad files."""
     name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     image = open_image(source, name)
     try:
@@ -201,15 +228,20 @@ def as_grey(image: Image.Image | np.ndarray | str | os.PathLike | bytes) -> np.n
 def file_grey(path: str | os.PathLike) -> np.ndarray:
     """Grey (h, w) of an image file, as as_grey: small plain grey PNGs take the fast path (same
     pixels, half the time: BENCHMARKS.md), everything else Pillow's full path; DataError names the file."""
+    fd = open_regular(path)
     try:
-        data = read_small_file(path)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
-    if data is not None:
-        grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
-        if grey is not None:
-            return grey
-    return to_grey(load_image(path if data is None else data, str(path)))
+        try:
+            data = read_small_file(fd)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if data is not None:
+            grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
+            return grey if grey is not None else to_grey(load_image(data, str(path)))
+        os.lseek(fd, 0, os.SEEK_SET)
+        with os.fdopen(os.dup(fd), "rb") as fh:  # the file already checked as regular, not the path again
+            return to_grey(load_image(fh, str(path)))
+    finally:
+        os.close(fd)
 
 
 def preprocess_greys(greys: list[np.ndarray]) -> list[Preprocessed]:

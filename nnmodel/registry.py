@@ -37,8 +37,10 @@ class Registry:
     @contextlib.contextmanager
     def lock(self):
         """Exclusive lock across processes for the duration of the block."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.layout.registry_lock, "a+") as fh:
+        with atomic.storage_errors(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fh = open(self.layout.registry_lock, "a+")  # noqa: SIM115 (held for the block)
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

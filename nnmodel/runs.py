@@ -51,8 +51,9 @@ def start_run(layout: Layout, run_id: str, info: dict) -> bool:
     Returns False, after recording the run as `skipped`, when another run holds the lock. Runs that
     were killed are recorded as `crashed` and their leftovers removed first.
     """
-    layout.runs.mkdir(parents=True, exist_ok=True)
-    training = try_lock(layout.training_lock)
+    with atomic.storage_errors(layout.runs):
+        layout.runs.mkdir(parents=True, exist_ok=True)
+        training = try_lock(layout.training_lock)
     if training is None:
         record_finished(layout, {"run": run_id, **info, "started": now(), "outcome": "skipped",
                                  "reason": "another training run is in progress in this artifacts folder"})
@@ -109,14 +110,15 @@ def run_of_flow_run(layout: Layout, flow_run_id: str) -> str | None:
 
 def record_finished(layout: Layout, entry: dict) -> dict:
     """Append one run's outcome to runs/history.jsonl (one JSON line, one write: never interleaved)."""
-    layout.runs.mkdir(parents=True, exist_ok=True)
     entry = {"recorded": now(), **entry}
     line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(layout.run_history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    with atomic.storage_errors(layout.run_history):
+        layout.runs.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.run_history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
     return entry
 
 

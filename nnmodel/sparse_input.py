@@ -3,7 +3,9 @@
 Training spends nearly all its time in X @ W.T (forward) and X.T @ delta (gradient), X being
 (m, 784). With X in CSR form these cost ~5x fewer multiply-adds; SciPy's sparse kernels release the
 GIL, so one row block per core runs them in parallel. Same results as the dense products up to
-float32 rounding (the sums are taken in a different order). Measured in BENCHMARKS.md.
+float32 rounding (the sums are taken in a different order). Whether that beats the machine's dense
+BLAS depends on the CPU (measured: 2x faster on an AMD EPYC, slower on an AVX-512 Xeon), so
+`faster_as_sparse` times both on a sample once per process. Measured in BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -25,9 +27,47 @@ def n_threads() -> int:
 
 
 def worth_it(X: np.ndarray) -> bool:
-    """True when X (m, n) is sparse enough that the sparse products beat dense BLAS."""
+    """True when X (m, n) is sparse enough that the sparse products may beat dense BLAS."""
     sample = X[:: max(1, len(X) // 5000)]
     return np.count_nonzero(sample) <= WORTH_IT_BELOW * sample.size
+
+
+_CHOICES: dict[tuple, bool] = {}
+
+
+def faster_as_sparse(X: np.ndarray, n_out: int, rows: int = 16384) -> bool:
+    """Whether the products X @ W.T and X.T @ D (W: (n_out, n)) run faster from sparse row blocks
+    than with dense BLAS on this machine: timed on `rows` rows of X (best of 3), decided once per
+    process for each shape and density tenth, so repeated fits in one process take the same path."""
+    if not worth_it(X):
+        return False
+    density = np.count_nonzero(X[:rows]) / max(X[:rows].size, 1)
+    key = (X.shape[1], n_out, round(density, 1))
+    if key not in _CHOICES:
+        import time
+
+        sample = np.ascontiguousarray(X[:rows])
+        W = np.full((n_out, X.shape[1]), 0.01, dtype=sample.dtype)
+        D = np.full((len(sample), n_out), 0.01, dtype=sample.dtype)
+        blocks = SparseRows(sample)
+        try:
+            timings = []
+            for dense in (True, False):
+                best = float("inf")
+                for _ in range(3):
+                    started = time.perf_counter()
+                    if dense:
+                        sample @ W.T
+                        sample.T @ D
+                    else:
+                        blocks.dot(W.T)
+                        blocks.tdot(D)
+                    best = min(best, time.perf_counter() - started)
+                timings.append(best)
+        finally:
+            blocks.close()
+        _CHOICES[key] = timings[1] < timings[0]
+    return _CHOICES[key]
 
 
 class SparseRows:

@@ -5,6 +5,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nnmodel import batch
+from nnmodel.layout import Layout
+from nnmodel.registry import Registry
+
+
+@task(name="resolve-model", cache_policy=NO_CACHE)
+def resolve_model(artifacts: str, version: str | None = None) -> str:
+    """The folder of a registered model version (default: the current model)."""
+    return str(Registry(Layout(artifacts)).resolve(version))
 
 
 @task(name="plan-batch", cache_policy=NO_CACHE)

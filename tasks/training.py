@@ -3,7 +3,13 @@ register it; and the flow state hook that records how the run ended."""
 from __future__ import annotations
 
 from prefect import get_run_logger, runtime, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
 from nnmodel import runs, training
@@ -25,14 +31,20 @@ def start_training_run(artifacts: str, preset: str) -> str | None:
 def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id: str, preset: str = "default",
                 overrides: dict | None = None, show_progress: bool = True) -> str:
     """Fit a Network with L-BFGS-B on the train split and its distorted copies; returns the candidate
-    model folder."""
+    model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
     logger = get_run_logger()
-    progress = TrainingProgress(show=show_progress, log=logger.info)
+    terminal = TrainingProgress(show=show_progress, log=logger.info)
+    artifact = create_progress_artifact(0.0, key=f"training-{run_id}", description="L-BFGS-B iterations done (%)")
+
+    def progress(info: dict) -> None:
+        terminal(info)
+        update_progress_artifact(artifact, 100.0 * info["iteration"] / info["max_iter"])
+
     try:
         return str(training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, distorted_dir,
                                             progress, log=logger.info))
     finally:
-        progress.close()
+        terminal.close()
 
 
 @task(name="evaluate-model", cache_policy=NO_CACHE)
@@ -59,6 +71,8 @@ def publish_report(report_dir: str, name: str) -> None:
                                   for name, r in others.items()))
     create_markdown_artifact(key=f"report-{key}", markdown=render.markdown(report, f"Evaluation {name}"),
                              description="digits evaluation report")
+    create_link_artifact(render.report_link(report_dir), link_text=f"{report_dir}/report.md",
+                         key=f"report-folder-{key}", description="The report folder (JSON, CSV, Markdown, PNG)")
 
 
 @task(name="register-model", cache_policy=NO_CACHE)

@@ -6,24 +6,32 @@ the window's state as well as its title; two start the real `digits gui` command
 from __future__ import annotations
 
 import gc
-import os
-import re
 import shlex
 import shutil
-import subprocess
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from nnmodel.strokes import digit_strokes
+from tests.helpers.viewer import (
+    PAUSE,
+    TITLE,
+    click,
+    draw,
+    find_button,
+    key,
+    make_viewer,
+    predicted,
+    pump,
+    run_pumping,
+    stroke_commands,
+    x_window_name,
+    xdo,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("xdotool") is None,
                                 reason="xdotool missing: .ci/run installs it (scripts/install-test-tools.sh)")
-TITLE = re.compile(r"^digits - (\d) \((\d{1,3}\.\d)%\)$")
-PAUSE = 0.03  # seconds between mouse moves, or Tk merges them
 
 
 @pytest.fixture(scope="module")
@@ -42,108 +50,10 @@ def viewer(tk_root, registered_artifacts):
     yield from make_viewer(tk_root, registered_artifacts)
 
 
-def make_viewer(root, artifacts: Path, model=..., model_help: str = ""):
-    from gui.app import DigitsViewer
-    from gui.model import load_viewer_model
-
-    for child in root.winfo_children():
-        child.destroy()
-    if model is ...:
-        model = load_viewer_model(artifacts)
-    app = DigitsViewer(root, model, artifacts / "feedback", model_help)
-    root.geometry("+0+0")
-    root.deiconify()
-    root.lift()
-    pump(root, 0.3)
-    root.focus_force()
-    pump(root, 0.1)
-    yield app
-    app.clear()
-
-
-def pump(root, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        root.update()
-        time.sleep(0.005)
-
-
-def xdo(root, *commands: str, timeout: float = 60) -> str:
-    """Run one chained xdotool command while the Tk event loop keeps running; returns its stdout."""
-    return run_pumping(root, ["xdotool", *commands], timeout)
-
-
-def run_pumping(root, argv: list[str], timeout: float = 60) -> str:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    end = time.monotonic() + timeout
-    while proc.poll() is None:
-        root.update()
-        time.sleep(0.002)
-        if time.monotonic() > end:
-            proc.kill()
-            raise TimeoutError(f"{' '.join(argv)} took over {timeout} s")
-    out, err = proc.communicate()
-    assert proc.returncode == 0, err
-    pump(root, 0.1)
-    return out
-
-
-def stroke_commands(app, strokes) -> list[str]:
-    """xdotool commands that draw `strokes` (canvas coordinates) with the left button."""
-    x0, y0 = app.canvas.winfo_rootx(), app.canvas.winfo_rooty()
-    cmds: list[str] = []
-    for stroke in strokes:
-        (x, y), rest = stroke[0], stroke[1:]
-        cmds += ["mousemove", str(x0 + x), str(y0 + y), "sleep", str(PAUSE), "mousedown", "1", "sleep", str(PAUSE)]
-        for x, y in rest:
-            cmds += ["mousemove", str(x0 + x), str(y0 + y), "sleep", str(PAUSE)]
-        cmds += ["mouseup", "1", "sleep", str(PAUSE)]
-    return cmds
-
-
-def draw(app, strokes) -> None:
-    xdo(app.root, *stroke_commands(app, strokes))
-
-
 def sketch(image) -> list:
     """A digit's strokes with every third point (and each end): a quick drawing, for tests that
     need ink on the canvas rather than a faithful digit."""
     return [[*stroke[:-1:3], stroke[-1]] for stroke in digit_strokes(image)]
-
-
-def key(app, *names: str) -> None:
-    """Keys go to the window under the pointer (no window manager on Xvfb): point at the canvas first."""
-    x, y = app.canvas.winfo_rootx() + 5, app.canvas.winfo_rooty() + 5
-    xdo(app.root, "mousemove", str(x), str(y), "sleep", str(PAUSE), "key", *names)
-
-
-def click(app, widget) -> None:
-    x = widget.winfo_rootx() + widget.winfo_width() // 2
-    y = widget.winfo_rooty() + widget.winfo_height() // 2
-    xdo(app.root, "mousemove", str(x), str(y), "sleep", str(PAUSE), "click", "1")
-
-
-def x_window_name(app) -> str:
-    """The title as the X server has it (what a window manager or screen reader sees)."""
-    ids = xdo(app.root, "search", "--pid", str(os.getpid()), "--name", "^digits").split()
-    names = {xdo(app.root, "getwindowname", wid).strip() for wid in ids}
-    assert len(names) == 1, names
-    return names.pop()
-
-
-def find_button(app, text: str):
-    stack = [app.root]
-    while stack:
-        widget = stack.pop()
-        if widget.winfo_class() == "TButton" and widget.cget("text") == text:
-            return widget
-        stack += widget.winfo_children()
-    raise LookupError(text)
-
-
-def predicted(title: str) -> int | None:
-    match = TITLE.match(title)
-    return int(match.group(1)) if match else None
 
 
 def first_of_each_digit(mnist_raw, per_digit: int) -> list[int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import struct
 import zlib
 
@@ -16,6 +17,7 @@ from nnmodel.preprocess import (
     decode_plain_grey_png,
     file_grey,
     load_image,
+    open_regular,
     preprocess_files,
     read_small_file,
     to_grey,
@@ -118,7 +120,11 @@ def test_file_grey_matches_pillows_full_path_on_every_kind_of_file(tmp_path, dig
     (tmp_path / "filters.png").write_bytes(png(digit))
     big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 300), dtype=np.uint8))
     big.save(tmp_path / "big.png")  # over SMALL_FILE bytes: read by Pillow itself
-    assert (tmp_path / "big.png").stat().st_size >= SMALL_FILE and read_small_file(tmp_path / "big.png") is None
+    fd = open_regular(tmp_path / "big.png")
+    try:
+        assert (tmp_path / "big.png").stat().st_size >= SMALL_FILE and read_small_file(fd) is None
+    finally:
+        os.close(fd)
     for name in ["plain.png", "rgb.png", "palette.png", "scan.jpg", "filters.png", "big.png"]:
         assert np.array_equal(file_grey(tmp_path / name), to_grey(load_image(tmp_path / name))), name
     (tmp_path / "cut.png").write_bytes((tmp_path / "plain.png").read_bytes()[:60])
@@ -126,4 +132,4 @@ def test_file_grey_matches_pillows_full_path_on_every_kind_of_file(tmp_path, dig
     assert all(isinstance(r, DataError) for r in results)
     assert "cut.png: truncated or corrupt" in str(results[0])
     assert "missing.png: cannot open (No such file or directory)" in str(results[1])
-    assert "cannot open (Is a directory)" in str(results[2])
+    assert "not a regular file (a folder)" in str(results[2])

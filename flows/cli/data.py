@@ -32,9 +32,9 @@ def run(args) -> int:
     prepare = args.data_command == "prepare"
     say(f"digits data {args.data_command}: source={args.source} -> {args.layout.root}")
     with prefect_env.quiet_flow_settings():
-        folder = data_flow(str(args.layout.root), source=args.source, dataset_name=args.dataset_name,
-                           base_url=args.base_url, validation_size=getattr(args, "validation_size", 5000),
-                           split_seed=getattr(args, "split_seed", 0), refresh=getattr(args, "refresh", False),
-                           prepare=prepare)
+        folder = prefect_env.run_flow(
+            data_flow, str(args.layout.root), source=args.source, dataset_name=args.dataset_name,
+            base_url=args.base_url, validation_size=getattr(args, "validation_size", 5000),
+            split_seed=getattr(args, "split_seed", 0), refresh=getattr(args, "refresh", False), prepare=prepare)
     print(folder)
     return 0

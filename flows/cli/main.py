@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flows.cli import data, gui, models, predict, prefect_env, runs, schedule, train
+from flows.cli import data, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
 from flows.cli import options as o
 from nnmodel.errors import DigitsError
 from nnmodel.layout import Layout
 from nnmodel.progress import say
 from nnmodel.runs import record_crashed_runs
 
-COMMAND_GROUPS = (data, train, models, predict, gui, schedule, runs)
+COMMAND_GROUPS = (data, train, models, predict, gui, feedback, schedule, runs, server)
+USES_A_SERVER = ("schedule", "runs")  # besides the commands that run flows
+WRITES_ARTIFACTS = ("data", "train", "evaluate", "schedule", "feedback")  # checked writable before any work
 EPILOG = """\
 artifacts live under --artifacts DIR, else $DIGITS_HOME, else ./artifacts:
   raw/        verified MNIST arrays       data/       Parquet splits + manifest
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.layout.remove_stale()  # what killed commands left: temporary files, runs never finished
         record_crashed_runs(args.layout)
+        if args.command in WRITES_ARTIFACTS:
+            args.layout.check_writable()
+        if args.runs_flows or args.command in USES_A_SERVER:
+            prefect_env.use_recorded_server()
         if args.runs_flows:
             prefect_env.check_api()
         return args.handler(args)
@@ -71,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (DigitsError, ConnectionError) as exc:
         say(f"error: {exc}")
+        return 1
+    except OSError as exc:  # a system fault outside our writers: still one line, naming the path
+        say(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1
     except Exception as exc:  # a bug: one line here, the traceback with -v
         if args.verbose:

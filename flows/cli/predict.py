@@ -41,6 +41,8 @@ def task_runner_for(workers: int, dask_address: str | None):
 
 
 def run(args) -> int:
+    from nnmodel.atomic import remove_stale
+    from nnmodel.batch import check_output, output_lock
     from nnmodel.modelfile import load_model
     from nnmodel.registry import Registry
 
@@ -49,16 +51,18 @@ def run(args) -> int:
             raise SetupError(f"{folder}: no such folder")
     model_dir = Registry(args.layout).resolve(args.model)
     load_model(model_dir)  # a broken model is a one-line error before any work starts
-    out = Path(args.out) if args.out else args.layout.default_predictions_csv()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    predict_flow = prefect_env.import_flows("predict").predict_flow
-    workers = args.workers or os.cpu_count() or 1
-    say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
-    with prefect_env.quiet_flow_settings():
-        summary = predict_flow.with_options(task_runner=task_runner_for(workers, args.dask))(
-            [str(f) for f in args.folders], str(out.resolve()), str(model_dir), recursive=args.recursive,
-            chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-            processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
+    out = check_output(args.out or args.layout.default_predictions_csv(), args.folders, args.recursive)
+    with output_lock(out):
+        remove_stale(out.parent)  # a killed run's temporary CSV (its parts stay, for --resume)
+        predict_flow = prefect_env.import_flows("predict").predict_flow
+        workers = args.workers or os.cpu_count() or 1
+        say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
+        with prefect_env.quiet_flow_settings():
+            summary = prefect_env.run_flow(
+                predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
+                [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
+                chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
+                processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
     status = summary["status"]
     say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in status.items())
         + (f" ({summary['skipped']:,} kept from the earlier run)" if summary.get("skipped") else ""))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 
@@ -99,6 +100,36 @@ def quiet_flow_settings():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def use_recorded_server() -> str | None:
+    """Point this process at the server `digits server start` recorded, unless PREFECT_API_URL is set
+    (that always wins); returns the API URL in use, or None for a temporary server. A recorded server
+    that does not answer is reported in one warning line. Must run before Prefect is imported."""
+    from nnmodel.local_server import answers, read_record
+
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return os.environ["PREFECT_API_URL"]
+    record = read_record()
+    if record is None:
+        return None
+    if not answers(record["api"]):
+        print(f"warning: the Prefect server recorded at {record['api']} does not answer; using a temporary "
+              "server for this command (`digits server start` starts it again)", file=sys.stderr, flush=True)
+        return None
+    os.environ["PREFECT_API_URL"] = record["api"]
+    os.environ.setdefault("PREFECT_UI_URL", record["ui"])
+    return record["api"]
+
+
+def run_flow(flow, *args, **kwargs):
+    """Call a flow and return its result; when a server keeps the run (not a temporary one), end with
+    one line naming the run's page in its UI."""
+    state = flow(*args, return_state=True, **kwargs)
+    if os.environ.get("PREFECT_API_URL"):
+        ui = os.environ.get("PREFECT_UI_URL") or os.environ["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
+        print(f"flow run: {ui}/runs/flow-run/{state.state_details.flow_run_id}", file=sys.stderr, flush=True)
+    return state.result()
 
 
 def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float = 5.0) -> list[dict]:

@@ -83,10 +83,10 @@ def run_train(args) -> int:
     say(f"digits train: preset {args.preset}, source {args.source} -> {args.layout.root}")
     started = time.perf_counter()
     with prefect_env.quiet_flow_settings():
-        decision = training_flow(**flow_parameters(args), source=args.source, dataset_name=args.dataset_name,
-                                 base_url=args.base_url, validation_size=args.validation_size,
-                                 split_seed=args.split_seed, force_promote=args.force_promote,
-                                 show_progress=not args.quiet)
+        decision = prefect_env.run_flow(
+            training_flow, **flow_parameters(args), source=args.source, dataset_name=args.dataset_name,
+            base_url=args.base_url, validation_size=args.validation_size, split_seed=args.split_seed,
+            force_promote=args.force_promote, show_progress=not args.quiet)
     if decision.get("skipped"):
         say(f"skipped: {decision['reason']}")
         return 0
@@ -121,8 +121,8 @@ def run_evaluate(args) -> int:
     evaluation_flow = prefect_env.import_flows("training").evaluation_flow
     name = f"evaluate-{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with prefect_env.quiet_flow_settings():
-        folder = evaluation_flow(str(args.layout.root), str(model_dir), data_dir,
-                                 dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
+        folder = prefect_env.run_flow(evaluation_flow, str(args.layout.root), str(model_dir), data_dir,
+                                      dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
     report = read_report(folder)
     for split, r in report["splits"].items():
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")

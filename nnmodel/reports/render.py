@@ -170,6 +170,11 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
     return folder
 
 
+def report_link(folder: str | os.PathLike) -> str:
+    """A file:// link to a report folder's report.md (for the Prefect UI)."""
+    return Path(folder).resolve().joinpath("report.md").as_uri()
+
+
 def read_report(folder: str | os.PathLike) -> dict:
     """report.json of a report folder; DataError names the file when missing or malformed."""
     return read_record(Path(folder) / "report.json", "report")

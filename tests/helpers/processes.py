@@ -83,3 +83,19 @@ def run_digits(args: list[str], env: dict | None = None, keep_prefect_env: bool 
                                                       if not k.startswith("PREFECT_")}
     return subprocess.run(DIGITS + list(args), capture_output=True, text=True, timeout=timeout,
                           env={**base, **(env or {})}, **kwargs)
+
+
+@contextlib.contextmanager
+def digits_server(home: Path, port: int | None = None):
+    """`digits server start` with its own Prefect home (database, record, log) on a free port; yields
+    (api url, environment for digits commands that should find it) and runs `digits server stop`."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(home)
+    started = subprocess.run([*DIGITS, "server", "start", "--port", str(port)], env=env, capture_output=True,
+                             text=True, timeout=240)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield f"http://127.0.0.1:{port}/api", env
+    finally:
+        subprocess.run([*DIGITS, "server", "stop"], env=env, capture_output=True, timeout=60)
