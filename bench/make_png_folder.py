@@ -7,19 +7,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from nnmodel.data.readers import read_bundled
 
 
 def write_pngs(folder: Path, count: int = 10000) -> list[Path]:
+    """`count` PNG files: the MNIST test digits, then the training digits, then round again."""
     folder.mkdir(parents=True, exist_ok=True)
     raw = read_bundled()
+    digits = raw.test_images if count <= len(raw.test_images) else np.concatenate([raw.test_images,
+                                                                                    raw.train_images])
     paths = []
     for i in range(count):
-        path = folder / f"digit-{i:05d}.png"
+        path = folder / f"digit-{i:06d}.png"
         if not path.exists():
-            Image.fromarray(raw.test_images[i]).save(path)
+            Image.fromarray(digits[i % len(digits)]).save(path)
         paths.append(path)
     return paths
 

@@ -11,16 +11,17 @@ from tasks.predict import classify_chunk, merge_predictions, plan_batch, resolve
 def predict_flow(folders: list[str], out: str, model_dir: str | None = None, artifacts: str = "artifacts",
                  model: str | None = None, recursive: bool = False, chunk_size: int | None = None,
                  min_confidence: float = 0.0, resume: bool = False, processes: int = 0,
-                 show_progress: bool = False) -> dict:
+                 numbers: bool = False, show_progress: bool = False) -> dict:
     """plan -> classify chunks in parallel -> merge; returns the summary.
 
     The model is `model_dir`, else version `model` (default: the current one) of `artifacts`.
     Chunks run concurrently on the flow's task runner; with `processes` > 0 each chunk's CPU work
-    goes to a local process pool of that size (use 0 on Dask, whose workers are processes already)."""
+    goes to a local process pool of that size (use 0 on Dask, whose workers are processes already).
+    `numbers`: read each image as a whole number (one row per file, see nnmodel.batch)."""
     if model_dir is None:
         model_dir = resolve_model(artifacts, model)
-    plan = plan_batch(folders, out, recursive, chunk_size, resume, max(processes, 1))
-    futures = [classify_chunk.submit(model_dir, files, part, min_confidence, processes)
+    plan = plan_batch(folders, out, recursive, chunk_size, resume, max(processes, 1), numbers)
+    futures = [classify_chunk.submit(model_dir, files, part, min_confidence, processes, numbers)
                for part, files in plan["chunks"]]
     progress = BatchProgress(plan["total"], plan["skipped"], show=show_progress)
     counts = list(plan["counts"])
@@ -28,5 +29,5 @@ def predict_flow(folders: list[str], out: str, model_dir: str | None = None, art
         counts.append(future.result())
         progress.add(counts[-1]["rows"])
     progress.close()
-    summary = merge_predictions(out, folders, resume, plan["started"], counts)
+    summary = merge_predictions(out, folders, resume, plan["started"], counts, numbers)
     return {**summary, "skipped": plan["skipped"]}

@@ -17,13 +17,17 @@ from tkinter import filedialog, ttk
 import numpy as np
 from PIL import Image, ImageDraw, ImageTk
 
+from gui.inside import LookInside
 from gui.model import ViewerModel
+from gui.number_strip import NumberStrip
 from nnmodel.errors import DigitsError
 from nnmodel.feedback import save_feedback
 from nnmodel.local_server import emit, feedback_event
-from nnmodel.preprocess import Preprocessed, preprocess_image
+from nnmodel.numbers import read_number
+from nnmodel.preprocess import Preprocessed, as_grey, preprocess_image
 
 CANVAS = 280                      # drawing area in pixels: 10x the MNIST 28x28
+NUMBER_WIDTH = 3 * CANVAS         # the wider canvas of number mode (a few digits on one line)
 PREVIEW_SCALE = 4                 # the 28x28 preview is shown at 112x112
 BAR_WIDTH = 180
 LIVE_DELAY_MS = 15                # recognise at most this often while drawing
@@ -34,16 +38,21 @@ class DigitsViewer:
     """The window. `model` is None when none could be loaded; `model_help` then says what to do."""
 
     def __init__(self, root: tk.Tk, model: ViewerModel | None, feedback_dir: str | os.PathLike,
-                 model_help: str = "", brush: int = 20, dark_on_light: bool = False):
+                 model_help: str = "", brush: int = 20, dark_on_light: bool = False, look_inside: bool = False,
+                 number: bool = False):
         self.root, self.model, self.feedback_dir = root, model, Path(feedback_dir)
-        self.ink = Image.new("L", (CANVAS, CANVAS), 0)
+        self.number_mode = tk.BooleanVar(value=number)
+        self.ink = Image.new("L", self.canvas_size, 0)
         self.pen = ImageDraw.Draw(self.ink)
+        self.number = None                           # number mode: what was read last (a NumberRead)
         self.last_point: tuple[int, int] | None = None
         self.pending: str | None = None
         self.current: Preprocessed | None = None     # what the network last saw
         self.prediction: tuple[int, float] | None = None
         self.last_latency_ms = 0.0                   # preprocessing + network, last recognition
         self.brush = tk.IntVar(value=brush)
+        self.inside_on = tk.BooleanVar(value=look_inside)
+        self.last_inside_ms = 0.0                    # the look-inside panel's update, last recognition
         self.dark_on_light = tk.BooleanVar(value=dark_on_light)
         self.showing_image = False        # an opened image is shown under the strokes
         self._background_photo = None
@@ -51,6 +60,10 @@ class DigitsViewer:
         self._build(model_help)
         self._bind_keys()
         self.show_blank()
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        return (NUMBER_WIDTH if self.number_mode.get() else CANVAS, CANVAS)
 
     # ---------------------------------------------------------------------------------- layout
 
@@ -63,7 +76,7 @@ class DigitsViewer:
 
         left = ttk.Frame(outer)
         left.grid(row=0, column=0, sticky="n")
-        self.canvas = tk.Canvas(left, width=CANVAS, height=CANVAS, highlightthickness=1,
+        self.canvas = tk.Canvas(left, width=self.canvas_size[0], height=CANVAS, highlightthickness=1,
                                 highlightbackground="#888", cursor="pencil")
         self.canvas.grid(row=0, column=0, columnspan=4)
         self.canvas.bind("<ButtonPress-1>", self.on_press)
@@ -78,6 +91,12 @@ class DigitsViewer:
         ttk.Button(left, text="Clear (c)", command=self.clear).grid(row=2, column=0, columnspan=2, sticky="we", pady=4)
         ttk.Button(left, text="Open image... (Ctrl+O)", command=self.ask_open).grid(
             row=2, column=2, columnspan=2, sticky="we", pady=4)
+        ttk.Checkbutton(left, text="Number mode: several digits (n)", variable=self.number_mode,
+                        command=self.apply_number_mode).grid(row=3, column=0, columnspan=4, sticky="w")
+        self.strip = NumberStrip(left, on_select=self.select_digit)
+        self.strip.grid(row=4, column=0, columnspan=4, sticky="w")
+        if not self.number_mode.get():
+            self.strip.grid_remove()
 
         right = ttk.Frame(outer, padding=(12, 0, 0, 0))
         right.grid(row=0, column=1, sticky="n")
@@ -98,6 +117,11 @@ class DigitsViewer:
                                                                      pady=(8, 2))
         self.preview = tk.Label(right, bd=1, relief="solid", bg="black")
         self.preview.grid(row=3, column=0, columnspan=2, sticky="w")
+        ttk.Checkbutton(right, text="Look inside (l)", variable=self.inside_on, command=self.apply_inside).grid(
+            row=4, column=0, columnspan=2, sticky="w", pady=(6, 0))
+        self.inside = LookInside(right)
+        self.inside.grid(row=5, column=0, columnspan=2, sticky="w")
+        self.inside.grid_remove()
 
         bottom = ttk.Frame(outer, padding=(0, 8, 0, 0))
         bottom.grid(row=1, column=0, columnspan=2, sticky="we")
@@ -127,6 +151,8 @@ class DigitsViewer:
         root.bind("<Key-bracketleft>", lambda _e: self.brush.set(max(4, self.brush.get() - 2)))
         root.bind("<Key-bracketright>", lambda _e: self.brush.set(min(48, self.brush.get() + 2)))
         root.bind("<Key-i>", lambda _e: (self.dark_on_light.set(not self.dark_on_light.get()), self.apply_colours()))
+        root.bind("<Key-l>", lambda _e: (self.inside_on.set(not self.inside_on.get()), self.apply_inside()))
+        root.bind("<Key-n>", lambda _e: (self.number_mode.set(not self.number_mode.get()), self.apply_number_mode()))
 
     # ---------------------------------------------------------------------------------- drawing
 
@@ -176,11 +202,22 @@ class DigitsViewer:
 
     def clear(self) -> None:
         self.canvas.delete("all")
-        self.ink.paste(0, (0, 0, CANVAS, CANVAS))
+        self.ink.paste(0, (0, 0, *self.ink.size))
         self.showing_image, self._background_photo = False, None
         self.last_point = None
         self.show_blank()
-        self.status.configure(text="Draw a digit")
+        self.status.configure(text="Draw a number, digits side by side" if self.number_mode.get() else "Draw a digit")
+
+    def apply_number_mode(self) -> None:
+        """Switch between one digit (a 280x280 canvas) and a number (a canvas three times as wide)."""
+        self.ink = Image.new("L", self.canvas_size, 0)
+        self.pen = ImageDraw.Draw(self.ink)
+        self.canvas.configure(width=self.canvas_size[0])
+        if self.number_mode.get():
+            self.strip.grid()
+        else:
+            self.strip.grid_remove()
+        self.clear()
 
     # ---------------------------------------------------------------------------------- recognition
 
@@ -195,10 +232,28 @@ class DigitsViewer:
             self.root.after_cancel(self.pending)
             self.pending = None
         started = time.perf_counter()
-        self.show(preprocess_image(np.asarray(self.ink)))
+        if self.number_mode.get() and self.model is not None:
+            self.show_number(read_number(np.asarray(self.ink), self.model.network))
+        else:
+            self.show(preprocess_image(np.asarray(self.ink)))
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         if self.prediction is not None:
             self.status.configure(text=f"Recognised in {self.last_latency_ms:.1f} ms; wrong? press the right digit")
+
+    def show_number(self, read) -> None:
+        """Number mode: the whole number in the title and the big label, each digit in the strip, and
+        the selected digit's probabilities in the bars."""
+        self.number = read
+        self.strip.show(read)
+        if read.blank:
+            self.show_blank()
+            return
+        self.prediction = (read.text, read.confidence)
+        self.root.title(f"digits - {read.text} ({read.confidence:.1%})")
+        size = 56 if len(read.text) <= 2 else max(14, 112 // len(read.text))  # the whole number fits the label
+        self.digit_label.configure(text=read.text, font=("TkDefaultFont", size, "bold"), width=max(2, len(read.text)))
+        self.confidence_label.configure(text=f"{read.confidence:.1%} sure")
+        self.select_digit(self.strip.selected if self.strip.selected is not None else 0)
 
     def show(self, pre: Preprocessed) -> None:
         self.current = pre
@@ -215,12 +270,27 @@ class DigitsViewer:
         self.root.title(f"digits - {digit} ({proba[digit]:.1%})")
         self.digit_label.configure(text=str(digit))
         self.confidence_label.configure(text=f"{proba[digit]:.1%} sure")
+        self._show_bars(proba, digit)
+
+    def _show_bars(self, proba: np.ndarray, digit: int) -> None:
+        """The ten probabilities as bars (the answer's in red), and the look-inside panel when open."""
         for d, (rect, text) in enumerate(self.bar_items):
             y = d * 20 + 10
             self.bars.coords(rect, 22, y - 7, 22 + max(1.0, BAR_WIDTH * float(proba[d])), y + 7)
             self.bars.itemconfigure(rect, fill="#d0504a" if d == digit else "#4a7bd0")
             self.bars.coords(text, 26 + BAR_WIDTH * float(proba[d]), y)
             self.bars.itemconfigure(text, text=f"{proba[d]:.1%}")
+        if self.inside_on.get() and self.current is not None:
+            self.last_inside_ms = self.inside.show(self.model.network, self.current.pixels)
+
+    def apply_inside(self) -> None:
+        """Show or hide the look-inside panel (and fill it for what is drawn now)."""
+        if not self.inside_on.get():
+            self.inside.grid_remove()
+            return
+        self.inside.grid()
+        if self.prediction is not None and self.current is not None:
+            self.last_inside_ms = self.inside.show(self.model.network, self.current.pixels)
 
     def show_blank(self, keep_preview: bool = False) -> None:
         """A blank canvas shows no prediction: title `digits`, empty digit, bars at zero."""
@@ -231,11 +301,16 @@ class DigitsViewer:
         self.root.title("digits" if self.model is not None else "digits - no model")
         self.digit_label.configure(text="")
         self.confidence_label.configure(text="")
+        if not keep_preview:
+            self.number = None
+            self.strip.clear()
+        self.digit_label.configure(font=("TkDefaultFont", 56, "bold"), width=2)
         for d, (rect, text) in enumerate(self.bar_items):
             y = d * 20 + 10
             self.bars.coords(rect, 22, y - 7, 22, y + 7)
             self.bars.coords(text, 26, y)
             self.bars.itemconfigure(text, text="")
+        self.inside.clear()
 
     def _show_preview(self, pixels: np.ndarray) -> None:
         image = Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L")
@@ -251,7 +326,12 @@ class DigitsViewer:
             self.open_image(path)
 
     def open_image(self, path: str | os.PathLike) -> None:
-        """Recognise an image file exactly as batch prediction would; its MNIST form becomes the ink."""
+        """Recognise an image file exactly as batch prediction would; its MNIST form becomes the ink
+        (in number mode: the number is read from the file as `digits predict --numbers` reads it, and
+        the image, fitted to the canvas, becomes the ink)."""
+        if self.number_mode.get():
+            self.open_number(path)
+            return
         try:
             pre = preprocess_image(str(path))
         except DigitsError as exc:
@@ -266,6 +346,27 @@ class DigitsViewer:
         self.show(pre)
         self.status.configure(text=f"Opened {path}")
 
+    def open_number(self, path: str | os.PathLike) -> None:
+        if self.model is None:
+            return
+        try:
+            read = read_number(str(path), self.model.network)
+            grey = as_grey(str(path))
+        except DigitsError as exc:
+            self.status.configure(text=str(exc))
+            return
+        picture = Image.fromarray(grey if grey.dtype == np.uint8 else np.round(grey * 255).astype(np.uint8), "L")
+        if np.median(grey) > (127 if grey.dtype == np.uint8 else 0.5):  # dark ink on light paper: ink is light here
+            picture = Image.eval(picture, lambda v: 255 - v)
+        picture.thumbnail(self.canvas_size, Image.Resampling.LANCZOS)
+        self.canvas.delete("all")
+        self.ink.paste(0, (0, 0, *self.ink.size))
+        self.ink.paste(picture, ((self.ink.width - picture.width) // 2, (self.ink.height - picture.height) // 2))
+        self.showing_image = True
+        self._show_background()
+        self.show_number(read)
+        self.status.configure(text=f"Opened {path}")
+
     def _show_background(self) -> None:
         """Show the ink image under the strokes (used after opening a file), in the chosen colours."""
         if not self.showing_image:
@@ -277,7 +378,8 @@ class DigitsViewer:
         self.canvas.tag_lower("background")
 
     def save_correction(self, digit: int) -> Path | None:
-        """Save what the network saw (28x28, MNIST form) as an example of `digit`, then clear."""
+        """Save what the network saw (28x28, MNIST form) as an example of `digit`, then clear; in
+        number mode, the selected digit of the number (the drawing stays)."""
         if self.current is None or self.current.blank:
             self.status.configure(text="Draw a digit first, then press its key to save it")
             return None
@@ -286,10 +388,22 @@ class DigitsViewer:
         except OSError as exc:
             self.status.configure(text=f"Could not save to {self.feedback_dir}: {exc}")
             return None
-        self.clear()
-        self.status.configure(text=f"Saved as {digit}: {path}")
+        if self.number_mode.get():
+            self.status.configure(text=f"Saved digit {self.strip.selected + 1} of the number as {digit}: {path}")
+        else:
+            self.clear()
+            self.status.configure(text=f"Saved as {digit}: {path}")
         tell_the_server(self.feedback_dir.parent, path, digit)
         return path
+
+    def select_digit(self, k: int) -> None:
+        """Number mode: show digit k of the number in the preview and bars (the digit keys save it)."""
+        if self.number is None or k >= len(self.number.digits):
+            return
+        chosen = self.number.digits[k]
+        self.current = Preprocessed(chosen.pixels, False)
+        self._show_preview(chosen.pixels)
+        self._show_bars(chosen.proba, chosen.digit)
 
 
 def tell_the_server(artifacts: Path, image: Path, label: int) -> None:
@@ -300,13 +414,16 @@ def tell_the_server(artifacts: Path, image: Path, label: int) -> None:
 
 
 def run(model: ViewerModel | None, feedback_dir: str | os.PathLike, model_help: str = "",
-        open_path: str | None = None, brush: int = 20, dark_on_light: bool = False) -> int:
+        open_path: str | None = None, brush: int = 20, dark_on_light: bool = False, look_inside: bool = False,
+        number: bool = False) -> int:
     """Open the window and run until it is closed."""
     try:
         root = tk.Tk(className="digits")
     except tk.TclError as exc:
         raise DigitsError(f"cannot open a window ({exc}); is a display available (DISPLAY)?") from None
-    viewer = DigitsViewer(root, model, feedback_dir, model_help, brush=brush, dark_on_light=dark_on_light)
+    viewer = DigitsViewer(root, model, feedback_dir, model_help, brush=brush, dark_on_light=dark_on_light,
+                          look_inside=look_inside, number=number)
+    viewer.apply_inside()
     if open_path:
         viewer.open_image(open_path)
     root.mainloop()

@@ -4,8 +4,15 @@ Files are listed in a stable order (folder as given, then path) and cut into chu
 rows go to one part file in `<out>.parts/`, written atomically; merging writes the final CSV
 atomically and removes the parts. A killed run keeps its finished parts, so `resume` redoes only the
 missing files. Every directory entry that is not a folder (or hidden) gets exactly one row: `ok`,
-`low_confidence`, `blank` or `error` (pipes, sockets, devices and broken or looping links included:
-they are never opened in a way that could block).
+`low_confidence`, `several_digits` (the ink is over twice as wide as tall: a number, see below),
+`blank` or `error` (pipes, sockets, devices and broken or looping links included: they are never
+opened in a way that could block).
+
+With `numbers=True` each file is read as a whole number (nnmodel.numbers) and its row has the
+columns NUMBER_COLUMNS instead: the digits left to right as text (leading zeros kept), their count,
+the lowest digit confidence, each digit's confidence (`;`-separated) and its columns in the image
+(`x0:x1`, `;`-separated); status `ok`, `low_confidence` (some digit below the threshold), `blank`
+or `error`.
 
 The CSV follows RFC 4180 (CRLF line ends, so a CR or LF inside a file name is quoted). Text columns
 (folder, path, error) are written by `cell`: a backslash is doubled, each byte of a name that is not
@@ -36,8 +43,10 @@ from nnmodel.modelfile import load_model
 from nnmodel.preprocess import Preprocessed, preprocess_files
 
 COLUMNS = ["folder", "path", "predicted", "confidence", *[f"p{d}" for d in range(10)], "status", "error"]
-COL = {name: i for i, name in enumerate(COLUMNS)}
-STATUSES = ("ok", "low_confidence", "blank", "error")
+NUMBER_COLUMNS = ["folder", "path", "number", "count", "confidence", "digit_confidences", "boxes", "status", "error"]
+COL = {name: i for i, name in enumerate(COLUMNS)}  # folder, path, status and error: the same in both
+STATUSES = ("ok", "low_confidence", "several_digits", "blank", "error")
+SEVERAL_DIGITS = 2.05  # ink over twice as wide as tall (no MNIST test digit is): a number (see --numbers)
 MAX_CHUNK, MIN_CHUNK = 5000, 256
 LINE_END = "\r\n"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -108,17 +117,22 @@ def output_lock(out: Path):
 
 # ------------------------------------------------------------------ listing and planning
 
-def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[str, str]], list[list]]:
+def columns(numbers: bool = False) -> list[str]:
+    """The CSV columns of a digit run, or of a `numbers` run."""
+    return NUMBER_COLUMNS if numbers else COLUMNS
+
+
+def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[str, str]], list[tuple]]:
     """(folder as given, path relative to it) for every non-hidden directory entry that is not a
-    folder (files, links, pipes ...), sorted by their CSV text; plus error rows for sub-folders that
-    could not be read (so they are reported, not silently dropped)."""
+    folder (files, links, pipes ...), sorted by their CSV text; plus (folder, path, message) of the
+    sub-folders that could not be read (so they are reported as error rows, not silently dropped)."""
     entries, errors = [], []
     for folder in folders:
         base = Path(folder)
         if recursive:
             def onerror(exc, folder=folder, base=base):
                 rel = os.path.relpath(exc.filename, base) if exc.filename else "."
-                errors.append(error_row(folder, rel + "/", f"cannot read folder ({exc.strerror})"))
+                errors.append((folder, rel + "/", f"cannot read folder ({exc.strerror})"))
             for dirpath, dirnames, filenames in os.walk(base, onerror=onerror):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 rel_dir = os.path.relpath(dirpath, base)
@@ -129,7 +143,7 @@ def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[
                 with os.scandir(base) as listing:  # file types come with the listing: no stat per file
                     entries += [(folder, e.name) for e in listing if not e.name.startswith(".") and not _is_folder(e)]
             except OSError as exc:
-                errors.append(error_row(folder, ".", f"cannot read folder ({exc.strerror})"))
+                errors.append((folder, ".", f"cannot read folder ({exc.strerror})"))
     order = {folder: i for i, folder in enumerate(folders)}
     entries.sort(key=lambda e: (order[e[0]], cell(e[1])))
     return entries, errors
@@ -144,7 +158,7 @@ def _is_folder(entry: os.DirEntry) -> bool:
 
 
 def plan_batch(folders: list[str], out: str | os.PathLike, recursive: bool = False, chunk_size: int | None = None,
-               resume: bool = False, workers: int = 1) -> dict:
+               resume: bool = False, workers: int = 1, numbers: bool = False) -> dict:
     """List the files, drop those already done (when resuming), cut the rest into chunks.
 
     Returns {"chunks": [[part file, [(folder, path), ...]], ...], "skipped": n, "total": n,
@@ -152,11 +166,12 @@ def plan_batch(folders: list[str], out: str | os.PathLike, recursive: bool = Fal
     `chunk_size` None: one chunk per worker, MIN_CHUNK to MAX_CHUNK files each.
     """
     out, started = Path(out), time.time()
-    files, folder_errors = list_files(folders, recursive)
+    files, unreadable = list_files(folders, recursive)
+    folder_errors = [error_row(*e, numbers=numbers) for e in unreadable]
     parts = parts_dir(out)
     skipped = 0
     if resume:
-        done = done_keys(out)
+        done = done_keys(out, numbers)
         before = len(files)
         files = [f for f in files if (cell(f[0]), cell(f[1])) not in done]
         folder_errors = [e for e in folder_errors if (e[COL["folder"]], e[COL["path"]]) not in done]
@@ -168,7 +183,7 @@ def plan_batch(folders: list[str], out: str | os.PathLike, recursive: bool = Fal
     number = next_part_number(out)
     counts = []
     if folder_errors:
-        counts.append(write_part(part_path(out, number), folder_errors))
+        counts.append(write_part(part_path(out, number), folder_errors, numbers))
         number += 1
     chunks = [[str(part_path(out, number + i)), files[start: start + size]]
               for i, start in enumerate(range(0, len(files), size))]
@@ -185,9 +200,14 @@ def auto_chunk_size(n_files: int, workers: int) -> int:
 
 # ------------------------------------------------------------------ classifying
 
-def error_row(folder: str, path: str, message: str) -> list:
+def error_row(folder: str, path: str, message: str, numbers: bool = False) -> list:
     """A row for a file or folder that could not be read."""
-    return [cell(folder), cell(path), "", "", *[""] * 10, "error", cell(message)]
+    return [cell(folder), cell(path), *[""] * (len(columns(numbers)) - 4), "error", cell(message)]
+
+
+def blank_row(folder: str, path: str, numbers: bool = False) -> list:
+    """A row for an image without ink."""
+    return [cell(folder), cell(path), *[""] * (len(columns(numbers)) - 4), "blank", ""]
 
 
 @functools.lru_cache(maxsize=4)
@@ -208,29 +228,54 @@ def classify_files(model_dir: str, files: list[tuple[str, str]], min_confidence:
         if isinstance(result, Exception):
             rows.append(error_row(folder, rel, str(result).replace(os.path.join(folder, rel), rel, 1)))
         elif result.blank:
-            rows.append([cell(folder), cell(rel), "", "", *[""] * 10, "blank", ""])
+            rows.append(blank_row(folder, rel))
         else:
             rows.append(None)
     digits = proba.argmax(axis=1).tolist() if readable else []
     for k, (i, digit) in enumerate(zip(readable, digits)):
         text = texts[10 * k: 10 * k + 10]
         status = "ok" if proba[k, digit] >= min_confidence else "low_confidence"
+        if results[i].aspect >= SEVERAL_DIGITS:
+            status = "several_digits"
         rows[i] = [cell(files[i][0]), cell(files[i][1]), digit, text[digit], *text, status, ""]
     return rows
 
 
-def classify_to_part(model_dir: str, files: list[tuple[str, str]], part: str, min_confidence: float = 0.0) -> dict:
-    """Classify `files` into the part file `part` (atomically); returns its counts."""
-    return write_part(Path(part), classify_files(model_dir, [tuple(f) for f in files], min_confidence))
+def read_number_files(model_dir: str, files: list[tuple[str, str]], min_confidence: float = 0.0) -> list[list]:
+    """Rows (lists in NUMBER_COLUMNS order) for (folder, relative path) files, each read as a whole
+    number; every file gets one."""
+    from nnmodel.numbers import read_numbers
+
+    net = cached_model(model_dir, os.stat(Path(model_dir) / "model.npz").st_mtime)
+    rows = []
+    for (folder, rel), read in zip(files, read_numbers([os.path.join(folder, rel) for folder, rel in files], net)):
+        if isinstance(read, Exception):
+            rows.append(error_row(folder, rel, str(read).replace(os.path.join(folder, rel), rel, 1), numbers=True))
+        elif read.blank:
+            rows.append(blank_row(folder, rel, numbers=True))
+        else:
+            status = "ok" if read.confidence >= min_confidence else "low_confidence"
+            rows.append([cell(folder), cell(rel), read.text, len(read.digits), f"{read.confidence:.6f}",
+                         ";".join(f"{d.confidence:.6f}" for d in read.digits),
+                         ";".join(f"{d.box[0]}:{d.box[1]}" for d in read.digits), status, ""])
+    return rows
+
+
+def classify_to_part(model_dir: str, files: list[tuple[str, str]], part: str, min_confidence: float = 0.0,
+                     numbers: bool = False) -> dict:
+    """Classify `files` (or read them as numbers) into the part file `part` (atomically); returns its counts."""
+    read = read_number_files if numbers else classify_files
+    return write_part(Path(part), read(model_dir, [tuple(f) for f in files], min_confidence), numbers)
 
 
 def classify_chunk(model_dir: str, files: list[tuple[str, str]], part: str, min_confidence: float = 0.0,
-                   processes: int = 0) -> dict:
+                   processes: int = 0, numbers: bool = False) -> dict:
     """`classify_to_part`, in this machine's shared pool of `processes` processes (true parallelism
     for the CPU-bound decoding), or here when 0 (as on a Dask worker, already its own process)."""
     if processes:
-        return process_pool(processes).submit(classify_to_part, model_dir, files, part, min_confidence).result()
-    return classify_to_part(model_dir, files, part, min_confidence)
+        return process_pool(processes).submit(classify_to_part, model_dir, files, part, min_confidence,
+                                              numbers).result()
+    return classify_to_part(model_dir, files, part, min_confidence, numbers)
 
 
 _POOLS: dict[int, object] = {}
@@ -259,12 +304,13 @@ def one_blas_thread() -> None:
 # ------------------------------------------------------------------ counting
 
 def count_rows(rows) -> dict:
-    """{"rows", "status": {status: n}, "digits": {digit: n}} of rows (lists in COLUMNS order)."""
+    """{"rows", "status": {status: n}, "digits": {digit: n}} of rows (of either kind: the digit or
+    number read is the third column, the status the last but one)."""
     status, digits = Counter(), Counter()
     for row in rows:
-        status[row[COL["status"]]] += 1
-        if row[COL["status"]] in ("ok", "low_confidence"):
-            digits[str(row[COL["predicted"]])] += 1
+        status[row[-2]] += 1
+        if row[-2] in ("ok", "low_confidence", "several_digits"):
+            digits.update(str(row[2]))
     return {"rows": sum(status.values()), "status": {s: status.get(s, 0) for s in STATUSES},
             "digits": {str(d): digits.get(str(d), 0) for d in range(10)}}
 
@@ -294,33 +340,56 @@ def next_part_number(out: Path) -> int:
     return int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
 
 
-def write_part(path: Path, rows: list[list]) -> dict:
+def write_part(path: Path, rows: list[list], numbers: bool = False) -> dict:
     """Write rows (with a header) to `path` atomically; returns their counts. Part files skip fsync:
     a kill cannot lose them, only a power cut, and `--resume` then redoes them."""
     with atomic.atomic_path(path, durable=False) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator=LINE_END)
-        writer.writerow(COLUMNS)
+        writer.writerow(columns(numbers))
         writer.writerows(rows)
     return count_rows(rows)
 
 
 def read_rows(path: Path):
-    """The rows (lists in COLUMNS order) of a CSV written here: a part or a final CSV."""
+    """The rows (lists) of a CSV written here: a part or a final CSV."""
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         next(reader, None)
         yield from reader
 
 
-def done_keys(out: Path) -> set[tuple[str, str]]:
-    """(folder, path) of rows already written: finished parts and, if present, the final CSV."""
+def written_sources(out: Path) -> list[Path]:
+    """The finished part files of `out` and, if present, the final CSV."""
     sources = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
-    if out.is_file():
-        sources.append(out)
+    return [*sources, out] if out.is_file() else sources
+
+
+def check_resumable(out: Path, numbers: bool = False) -> None:
+    """SetupError (one line naming --out) unless what `out` already holds is rows of this kind of run
+    (digits, or `numbers`): anything else cannot be merged with them."""
+    for src in written_sources(out):
+        try:
+            with open(src, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+        except (UnicodeDecodeError, csv.Error):
+            header = []
+        if header == columns(numbers):
+            continue
+        if header == columns(not numbers):
+            held, flag = ("single digits", "without") if numbers else ("whole numbers", "with")
+            raise SetupError(f"--out {out}: holds {held}; resume it {flag} --numbers, or write another file")
+        raise SetupError(f"--out {out}: {src.name} is not a CSV written by digits predict; --resume would lose it")
+
+
+def done_keys(out: Path, numbers: bool = False) -> set[tuple[str, str]]:
+    """(folder, path) of rows already written: finished parts and, if present, the final CSV."""
+    check_resumable(out, numbers)
+    sources = written_sources(out)
     return {(row[COL["folder"]], row[COL["path"]]) for src in sources for row in read_rows(src)}
 
 
-def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] | None = None) -> dict:
+def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] | None = None,
+                numbers: bool = False) -> dict:
     """Merge the part files into `out` atomically and remove them; returns the row counts.
 
     A fresh run's parts are sorted and disjoint by construction, so they are concatenated as bytes.
@@ -330,7 +399,7 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
     parts = sorted(parts_dir(out).glob("part-*.csv")) if parts_dir(out).is_dir() else []
     if not resume:
         with atomic.atomic_path(out) as tmp, open(tmp, "wb") as sink:
-            sink.write((",".join(COLUMNS) + LINE_END).encode())
+            sink.write((",".join(columns(numbers)) + LINE_END).encode())
             for part in parts:
                 with open(part, "rb") as src:
                     src.readline()  # header
@@ -355,17 +424,17 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
 
     with atomic.atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator=LINE_END)
-        writer.writerow(COLUMNS)
+        writer.writerow(columns(numbers))
         counts = count_rows(written_once(writer))
     shutil.rmtree(parts_dir(out), ignore_errors=True)
     return counts
 
 
 def merge_predictions(out: str | os.PathLike, folders: list[str], resume: bool, started: float,
-                      counts: list[dict]) -> dict:
+                      counts: list[dict], numbers: bool = False) -> dict:
     """Merge the parts into the final CSV and write `<out>.summary.json`; returns the summary."""
     out = Path(out)
-    summary = merge_parts(out, folders, resume, counts)
+    summary = merge_parts(out, folders, resume, counts, numbers)
     seconds = time.time() - started
     summary.update({"out": str(out), "seconds": round(seconds, 3),
                     "images_per_second": round(summary["rows"] / seconds, 1) if seconds > 0 else None})

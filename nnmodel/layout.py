@@ -7,6 +7,7 @@
   feedback/<digit>/                  labelled images (the viewer's corrections)
   predictions/                       batch prediction CSVs (the default --out)
   runs/                              training runs: history.jsonl, <run>/ while one runs, locks
+  explanations/                      `digits explain` pictures
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from nnmodel import atomic
 from nnmodel.errors import DataError
 
 DEFAULT_ROOT = "artifacts"
-LAYERS = ("raw", "data", "models", "reports", "feedback", "predictions", "runs")
+LAYERS = ("raw", "data", "models", "reports", "feedback", "predictions", "runs", "explanations")
 
 
 class Layout:
@@ -70,6 +71,10 @@ class Layout:
     @property
     def runs(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def explanations(self) -> Path:
+        return self.root / "explanations"
 
     # ------------------------------------------------------------------ folders and files in them
 

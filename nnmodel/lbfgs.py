@@ -25,6 +25,7 @@ class FitResult:
     stop_reason: str = ""
     seconds: float = 0.0
     sparse_inputs: bool = False
+    kept_iteration: int = 0      # the iteration the returned parameters come from (early stopping: the best)
 
 
 @contextlib.contextmanager
@@ -86,7 +87,7 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
         return cost, grad
 
     history: list[dict] = []
-    best = {"score": -1.0, "flat": None}
+    best = {"score": -1.0, "flat": None, "iteration": 0}
     state = {"iteration": 0, "since_best": 0}
     started = time.perf_counter()
 
@@ -100,7 +101,7 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
         if score is not None and (it % eval_every == 0 or it == max_iter):
             info["val_accuracy"] = accuracy = score(unpack(intermediate_result.x, sizes, dtype))
             if accuracy > best["score"]:
-                best.update(score=accuracy, flat=intermediate_result.x.copy())
+                best.update(score=accuracy, flat=intermediate_result.x.copy(), iteration=it)
                 state["since_best"] = 0
             else:
                 state["since_best"] += 1
@@ -117,7 +118,8 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
     finally:
         if isinstance(inputs, SparseRows):
             inputs.close()
-    flat, reason = result.x, str(result.message)
+    flat, reason, kept = result.x, str(result.message), state["iteration"]
     if patience is not None and best["flat"] is not None and state["since_best"] >= patience:
-        flat, reason = best["flat"], f"early stop: no better validation accuracy for {patience} checks"
-    return FitResult(flat, state["iteration"], history, reason, time.perf_counter() - started, use_sparse)
+        flat, reason, kept = best["flat"], f"early stop: no better validation accuracy for {patience} checks", \
+            best["iteration"]
+    return FitResult(flat, state["iteration"], history, reason, time.perf_counter() - started, use_sparse, kept)

@@ -21,7 +21,8 @@ MAX_UNITS = 100_000       # per layer: a larger model is a typo or a tampered fi
 
 
 class Network:
-    """Multi-layer perceptron: fit, predict, predict_proba, score (scikit-learn conventions).
+    """Multi-layer perceptron: fit, predict, predict_proba, score (scikit-learn conventions). The
+    defaults are the `default` preset's.
 
     hidden_sizes  units per hidden layer          activation  hidden activation: sigmoid, tanh, relu
     output        softmax, or sigmoid (the original project's per-class logistic output)
@@ -36,9 +37,9 @@ class Network:
     sparse        input products from sparse row blocks (None: when the inputs are mostly zeros)
     """
 
-    def __init__(self, hidden_sizes=(100,), activation="sigmoid", output="softmax", lam=0.1, max_iter=70,
-                 memory=50, tol=1e-10, copies=1, distortions=("shift",), patience=None, eval_every=10,
-                 init_scale=0.05, dtype="float32", seed=0, sparse=None, n_inputs=784, n_classes=10):
+    def __init__(self, hidden_sizes=(100,), activation="sigmoid", output="softmax", lam=1.0, max_iter=120,
+                 memory=50, tol=1e-10, copies=1, distortions=("style", "affine", "stroke", "blur"), patience=None,
+                 eval_every=10, init_scale=0.12, dtype="float32", seed=0, sparse=None, n_inputs=784, n_classes=10):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
         self.output = output
@@ -108,7 +109,7 @@ class Network:
         self.params_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes, dtype)]
         self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
         self.train_seconds_, self.n_examples_ = result.seconds, len(X_fit)
-        self.sparse_inputs_ = result.sparse_inputs
+        self.sparse_inputs_, self.kept_iteration_ = result.sparse_inputs, result.kept_iteration
         self.classes_ = np.arange(self.n_classes)
         return self
 

@@ -46,10 +46,12 @@ RAW_EXIF_KEYWORD = RAW_EXIF.encode() + b"\x00"
 
 @dataclass
 class Preprocessed:
-    """pixels: float32 (28, 28) in [0, 1], digit light on dark (zeros when blank)."""
+    """pixels: float32 (28, 28) in [0, 1], digit light on dark (zeros when blank); aspect: the ink's
+    width over its height before scaling (several digits side by side make it wide)."""
 
     pixels: np.ndarray
     blank: bool
+    aspect: float = 1.0
 
 
 NOT_REGULAR = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
@@ -286,7 +288,8 @@ def _preprocess_stack(g: np.ndarray) -> list[Preprocessed]:
     sizes[blank] = 1
     boxes = digit_boxes(stretched, r0, c0, crops, sizes, blank)
     out = place_in_28x28(boxes, *mass_centred_offsets(boxes, sizes))
-    return [Preprocessed(out[i], bool(blank[i])) for i in range(n)]
+    aspect = (crops[:, 1] / np.maximum(crops[:, 0], 1)).tolist()
+    return [Preprocessed(out[i], bool(blank[i]), aspect[i]) for i in range(n)]
 
 
 def digit_boxes(images: np.ndarray, tops: np.ndarray, lefts: np.ndarray, crops: np.ndarray, sizes: np.ndarray,

@@ -49,7 +49,9 @@ def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, pr
         if distorted else None,
         "training": {"iterations": net.n_iter_, "seconds": round(net.train_seconds_, 2),
                      "stop_reason": net.stop_reason_, "examples": int(net.n_examples_),
-                     "history": net.history_[-1:] if net.history_ else []},
+                     "kept_iteration": net.kept_iteration_, "sparse_inputs": net.sparse_inputs_,
+                     "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
+                                 for entry in net.history_]},
     })
     return candidate
 

@@ -69,6 +69,10 @@ def publish_report(report_dir: str, name: str) -> None:
                               description="Read right per digit: " + ", ".join(
                                   f"{name} {r['accuracy']:.2%}" if "accuracy" in r else f"{name} not scored"
                                   for name, r in others.items()))
+    if report.get("thresholds"):
+        ece = report["calibration"]["ece"]
+        create_table_artifact(key=f"confidence-{key}", table=report["thresholds"],
+                              description=f"What --min-confidence would flag on test (ECE {ece:.2%})")
     create_markdown_artifact(key=f"report-{key}", markdown=render.markdown(report, f"Evaluation {name}"),
                              description="digits evaluation report")
     create_link_artifact(render.report_link(report_dir), link_text=f"{report_dir}/report.md",

@@ -236,3 +236,73 @@ def test_brush_and_colour_keys(viewer, mnist_raw):
     key(viewer, "i")
     assert viewer.canvas.cget("bg") == "black"
     viewer.brush.set(start)
+
+
+def test_the_look_inside_panel_follows_the_drawing_live(viewer, mnist_raw):
+    assert not viewer.inside.winfo_ismapped()
+    key(viewer, "l")
+    assert viewer.inside_on.get() and viewer.inside.winfo_ismapped()
+    strokes = digit_strokes(mnist_raw.test_images[0])
+    xdo(viewer.root, *stroke_commands(viewer, [max(strokes, key=len)])[:-4])  # still drawing
+    assert viewer.inside.map.cget("image") and viewer.inside.unit_texts[0].cget("text").startswith("#")
+    first = viewer.inside.unit_texts[0].cget("text")
+    xdo(viewer.root, "mouseup", "1")
+    draw(viewer, digit_strokes(mnist_raw.test_images[0]))
+    assert predicted(viewer.root.title()) == 7
+    units = [t.cget("text") for t in viewer.inside.unit_texts]
+    assert all(u.startswith("#") for u in units) and units[0] != "" and first
+    assert viewer.last_inside_ms > 0  # (its speed is measured in bench/gui.py)
+    key(viewer, "c")
+    assert viewer.inside.map.cget("image") == "" and viewer.inside.unit_texts[0].cget("text") == ""
+    key(viewer, "l")
+    assert not viewer.inside_on.get() and not viewer.inside.winfo_ismapped()
+
+
+def clearly_drawn(viewer, mnist_raw, label: int) -> int:
+    """The first test image of `label` that the model reads right, with p > 0.9, when drawn alone."""
+    from nnmodel.preprocess import preprocess_image
+    from nnmodel.strokes import render
+
+    for i in np.flatnonzero(mnist_raw.test_labels == label)[:50]:
+        pixels = preprocess_image(render(digit_strokes(mnist_raw.test_images[i]))).pixels.reshape(1, 784)
+        proba = viewer.model.network.predict_proba(pixels)[0]
+        if proba.argmax() == label and proba.max() > 0.9:
+            return int(i)
+    raise LookupError(label)
+
+
+def test_number_mode_reads_the_whole_number_and_saves_one_digit(viewer, mnist_raw, registered_artifacts):
+    key(viewer, "n")
+    assert viewer.number_mode.get() and int(viewer.canvas.cget("width")) == 3 * int(viewer.ink.height)
+    picks = [clearly_drawn(viewer, mnist_raw, d) for d in (2, 0, 7)]
+    for k, i in enumerate(picks):  # side by side, 220 canvas pixels apart
+        draw(viewer, [[(x + 220 * k, y) for x, y in stroke] for stroke in digit_strokes(mnist_raw.test_images[i])])
+    title = x_window_name(viewer)
+    assert title.startswith("digits - 207 (") and title.endswith("%)"), title
+    assert [c.winfo_ismapped() for c, *_ in viewer.strip.cells[:4]] == [True, True, True, False]
+    assert viewer.digit_label.cget("text") == "207"
+
+    click(viewer, viewer.strip.cells[1][0])  # the 0, then "no, it is a 6": saved under 6/, drawing kept
+    assert viewer.strip.selected == 1
+    key(viewer, "6")
+    saved = list((registered_artifacts / "feedback" / "6").glob("*.png"))
+    assert len(saved) == 1
+    assert np.abs(np.asarray(Image.open(saved[0])) / 255 - viewer.number.digits[1].pixels).max() <= 1 / 255 + 1e-6
+    assert viewer.root.title() == title and "digit 2 of the number" in viewer.status.cget("text")
+
+    key(viewer, "n")  # back to one digit: the narrow canvas, cleared
+    assert not viewer.number_mode.get() and int(viewer.canvas.cget("width")) == int(viewer.ink.width) == 280
+    assert viewer.root.title() == "digits" and not viewer.strip.winfo_ismapped()
+
+
+def test_number_mode_opens_a_number_image(viewer, tmp_path):
+    from tests.helpers.number_images import random_numbers, write_numbers
+
+    item = random_numbers(1, seed=3, lengths=[4], touch=0.0)[0]
+    path = write_numbers(tmp_path, [item])[0]
+    key(viewer, "n")
+    viewer.open_image(path)
+    pump(viewer.root, 0.2)
+    assert viewer.number is not None and len(viewer.number.text) == 4
+    assert viewer.root.title().startswith(f"digits - {viewer.number.text} (")
+    assert np.asarray(viewer.ink).max() > 128  # the picture became the ink: strokes add to it

@@ -111,6 +111,7 @@ def test_early_stopping_keeps_the_best_validation_parameters(subset):
     assert net.n_iter_ < 300 and net.stop_reason_.startswith("early stop")
     best = max(i["val_accuracy"] for i in net.history_ if "val_accuracy" in i)
     assert net.score(Xv, yv) == pytest.approx(best)
+    assert net.kept_iteration_ < net.n_iter_ and net.history_[net.kept_iteration_ - 1]["val_accuracy"] == best
 
 
 def test_seeded_training_is_reproducible(subset):

@@ -45,7 +45,7 @@ def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registere
     assert by_path["white.png"]["status"] == "blank" and by_path["white.png"]["predicted"] == ""
     ok = [r for r in rows if r["status"] == "ok"]
     assert all(abs(sum(float(r[f"p{d}"]) for d in range(10)) - 1) < 1e-4 for r in ok)
-    assert summary["status"] == {"ok": 23, "low_confidence": 0, "blank": 1, "error": 5}
+    assert summary["status"] == {"ok": 23, "low_confidence": 0, "several_digits": 0, "blank": 1, "error": 5}
     assert summary["rows"] == 29 and sum(summary["digits"].values()) == 23
     assert not batch.parts_dir(out).exists()
     assert (out.parent / "out.csv.summary.json").is_file()
@@ -73,9 +73,11 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
     os.close(fd)
     files, errors = batch.list_files([str(tmp_path)], recursive=True)
     assert [f[1] for f in files] == ["open/digit-00000.png", "open/digit-00001.png"]
-    row = dict(zip(batch.COLUMNS, errors[0]))
-    assert len(errors) == 1 and row["status"] == "error" and "cannot read folder" in row["error"]
-    assert row["path"].startswith("d" * 250)
+    folder, path, message = errors[0]
+    assert len(errors) == 1 and folder == str(tmp_path) and "cannot read folder" in message
+    assert path.startswith("d" * 250)
+    row = dict(zip(batch.COLUMNS, batch.error_row(*errors[0])))
+    assert row["status"] == "error" and row["error"] == message
 
 
 def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):

@@ -172,3 +172,15 @@ def test_a_batch_gives_what_each_image_alone_gives(mnist_raw):
         alone = preprocess_greys([grey])[0]
         assert alone.blank == batched.blank and np.array_equal(alone.pixels, batched.pixels)
     assert together[-1].blank and sum(r.blank for r in together) == 1
+
+
+def test_an_image_of_several_digits_is_said_to_be_one_in_single_digit_mode(tmp_path, trained_model, mnist_raw):
+    """Without --numbers a row still reads one digit, but says when the ink looks like several."""
+    pair = np.concatenate([mnist_raw.test_images[0], mnist_raw.test_images[1], mnist_raw.test_images[2]], axis=1)
+    Image.fromarray(pair).save(tmp_path / "721.png")
+    Image.fromarray(mnist_raw.test_images[3]).save(tmp_path / "one.png")
+    rows = {r[1]: dict(zip(COLUMNS, r)) for r in classify_files(str(trained_model), [(str(tmp_path), "721.png"),
+                                                                                      (str(tmp_path), "one.png")])}
+    assert rows["721.png"]["status"] == "several_digits" and rows["721.png"]["predicted"] != ""
+    assert rows["one.png"]["status"] == "ok"
+    assert preprocess_image(pair).aspect > 2.5 and preprocess_image(mnist_raw.test_images[3]).aspect < 1.2

@@ -18,13 +18,17 @@ def register(commands) -> None:
                     "and the 28x28 image the network receives. Press the right digit (0-9) to save a "
                     "drawing it got wrong into feedback/<digit>/, which retrains use.",
         epilog="keys: 0-9 save as that digit, c or Escape clear, Ctrl+O open an image,\n"
-               "      [ and ] brush size, i swap colours")
+               "      [ and ] brush size, i swap colours, l look inside, n number mode")
     which = gui.add_mutually_exclusive_group()
     o.add(which, o.MODEL)
     which.add_argument("--theta", metavar="DIR", help="use the original project's Theta1.txt/Theta2.txt from DIR")
     gui.add_argument("--open", metavar="IMAGE", help="start with this image file recognised")
     gui.add_argument("--brush", type=whole(4, 48), default=20, metavar="PX", help="brush width in pixels (default 20)")
     gui.add_argument("--dark-on-light", action="store_true", help="draw black on white (default white on black)")
+    gui.add_argument("--number", action="store_true",
+                     help="start in number mode: a wider canvas, several digits read left to right")
+    gui.add_argument("--look-inside", action="store_true",
+                     help="start with the look-inside panel open (pixels for/against the answer, top hidden units)")
     gui.set_defaults(handler=run, runs_flows=False)
 
 
@@ -42,4 +46,4 @@ def run(args) -> int:
     from gui.app import run as run_window
 
     return run_window(model, args.layout.feedback, model_help, open_path=args.open, brush=args.brush,
-                      dark_on_light=args.dark_on_light)
+                      dark_on_light=args.dark_on_light, look_inside=args.look_inside, number=args.number)

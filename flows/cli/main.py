@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flows.cli import data, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
+from flows.cli import data, explain, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
 from flows.cli import options as o
 from nnmodel.errors import DigitsError
 from nnmodel.layout import Layout
 from nnmodel.progress import say
 from nnmodel.runs import record_crashed_runs
 
-COMMAND_GROUPS = (data, train, models, predict, gui, feedback, schedule, runs, server)
+COMMAND_GROUPS = (data, train, models, predict, explain, gui, feedback, schedule, runs, server)
 USES_A_SERVER = ("schedule", "runs")  # besides the commands that run flows
 WRITES_ARTIFACTS = ("data", "train", "evaluate", "schedule", "feedback")  # checked writable before any work
 EPILOG = """\

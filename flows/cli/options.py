@@ -131,6 +131,9 @@ CHUNK_SIZE = Option("--chunk-size", type=whole(1), metavar="N",
                     help="files per task (default: one chunk per worker, 256 to 5,000 files)")
 MIN_CONFIDENCE = Option("--min-confidence", type=number(0, 1), default=0.0, metavar="P",
                         help="below this confidence the status is low_confidence (default 0)")
+NUMBERS = Option("--numbers", action="store_true",
+                 help="read each image as a whole number (several digits on one line): one row per file "
+                      "with the number, its digit count, confidences and boxes")
 RESUME = Option("--resume", action="store_true", help="keep rows already written to --out and do the rest")
 STRICT = Option("--strict", action="store_true", help="exit non-zero if any file could not be read")
 DASK = Option("--dask", metavar="ADDRESS", help="run the chunks on a Dask cluster, e.g. tcp://host:8786")

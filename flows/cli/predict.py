@@ -17,12 +17,18 @@ def register(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Classify every image under the folders (any size, colour, polarity; preprocessed to "
                     "MNIST form) and write one CSV row per file: folder, path, predicted digit, confidence, "
-                    "p0..p9, status (ok, low_confidence, blank, error) and an error message.",
+                    "p0..p9, status (ok, low_confidence, several_digits, blank, error) and an error message. "
+                    "several_digits: the ink is over twice as wide as tall, so the image likely holds a "
+                    "number; read those with --numbers, which writes: folder, path, number (leading zeros "
+                    "kept), count, confidence (the lowest digit's), digit_confidences, boxes (x0:x1 of each "
+                    "digit, ';'-separated), status (ok, low_confidence, blank, error) and error.",
         epilog="examples:\n  digits predict scans/ --out scans.csv\n"
+               "  digits predict forms/ --numbers --out numbers.csv\n"
                "  digits predict photos/ more/ --recursive --min-confidence 0.9 --out digits.csv\n"
                "  digits predict big/ --out big.csv --resume     # after an interruption")
     predict.add_argument("folders", nargs="+", metavar="DIR", help="folders of images")
-    o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.RESUME, o.STRICT, o.DASK)
+    o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.NUMBERS, o.RESUME,
+          o.STRICT, o.DASK)
     predict.set_defaults(handler=run, runs_flows=True)
 
 
@@ -42,7 +48,7 @@ def task_runner_for(workers: int, dask_address: str | None):
 
 def run(args) -> int:
     from nnmodel.atomic import remove_stale
-    from nnmodel.batch import check_output, output_lock
+    from nnmodel.batch import check_output, check_resumable, output_lock
     from nnmodel.modelfile import load_model
     from nnmodel.registry import Registry
 
@@ -54,6 +60,8 @@ def run(args) -> int:
     out = check_output(args.out or args.layout.default_predictions_csv(), args.folders, args.recursive)
     with output_lock(out):
         remove_stale(out.parent)  # a killed run's temporary CSV (its parts stay, for --resume)
+        if args.resume:
+            check_resumable(out, args.numbers)
         predict_flow = prefect_env.import_flows("predict").predict_flow
         workers = args.workers or os.cpu_count() or 1
         say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
@@ -62,14 +70,16 @@ def run(args) -> int:
                 predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
                 [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
                 chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-                processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
+                numbers=args.numbers, processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
     status = summary["status"]
-    say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in status.items())
+    shown = {s: n for s, n in status.items() if not (args.numbers and s == "several_digits")}
+    say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in shown.items())
         + (f" ({summary['skipped']:,} kept from the earlier run)" if summary.get("skipped") else ""))
-    say("per digit: " + ", ".join(f"{d}: {n:,}" for d, n in summary["digits"].items()))
+    per_digit = ", ".join(f"{d}: {n:,}" for d, n in summary["digits"].items())
+    say(("digits read: " if args.numbers else "per digit: ") + per_digit)
     say(f"{summary['images_per_second']:,} images/s; wrote {out}")
     print(out)
-    if status["ok"] + status["low_confidence"] + status["blank"] == 0:
+    if status["error"] == summary["rows"]:
         say("error: no file could be read")
         return 1
     if args.strict and status["error"]:

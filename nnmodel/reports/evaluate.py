@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from nnmodel.data.splits import read_split_uint8, read_splits
+from nnmodel.explain import hidden_unit_importance
 from nnmodel.layout import Layout
 from nnmodel.modelfile import load_model
-from nnmodel.reports import other_writers
+from nnmodel.reports import other_writers, pictures
 from nnmodel.reports.metrics import classification_report
 from nnmodel.reports.render import write_report
 
 
 def evaluate(net, split_data: dict, worst: int = 36) -> dict:
-    """Metrics of `net` on {split: (X, y)}; the test split also gets its worst mistakes."""
+    """Metrics of `net` on {split: (X, y)}; the test split also gets its worst mistakes, how far its
+    confidences can be trusted (calibration) and what each --min-confidence threshold would catch."""
     report = {"splits": {}}
     for name, (X, y) in split_data.items():
         proba = net.predict_proba(X)
@@ -27,7 +29,20 @@ def evaluate(net, split_data: dict, worst: int = 36) -> dict:
             report["mistakes"] = [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]),
                                    "confidence": float(proba[i, pred[i]]), "p_true": float(proba[i, y[i]])}
                                   for i in order]
+            report["calibration"] = pictures.calibration(proba, y)
+            report["thresholds"] = pictures.threshold_table(proba, y)
     return report
+
+
+def look_inside_pictures(net, meta: dict, X_validation=None) -> dict:
+    """The report's pictures of the network itself: {file name: PIL image} — the hidden units'
+    weights by importance, and the training curves when the model file kept its history."""
+    order = np.argsort(-hidden_unit_importance(net, X_validation), kind="stable")
+    images = {"weights.png": pictures.weight_grid(net, order)}
+    training = meta.get("training") or {}
+    if len(training.get("history") or []) > 1:
+        images["curves.png"] = pictures.training_curves(training["history"], training.get("kept_iteration"))
+    return images
 
 
 def score_other_writers(net, data_dir: str | os.PathLike) -> dict:
@@ -52,12 +67,17 @@ def read_test_pixels(data_dir: str | os.PathLike) -> np.ndarray:
 def evaluate_model(layout: Layout, model_dir: str | os.PathLike, data_dir: str | os.PathLike,
                    report_name: str) -> Path:
     """The evaluation step: accuracy, per-class precision/recall/F1, confusion and worst mistakes on
-    every split of `data_dir`, written to reports/<report_name>/; returns that folder."""
+    every split of `data_dir`, other writers' digits, calibration, and pictures of the network
+    itself, written to reports/<report_name>/; returns that folder."""
     net, meta = load_model(model_dir)
-    report = evaluate(net, read_splits(data_dir))
+    splits = read_splits(data_dir)
+    report = evaluate(net, splits)
     report["others"] = score_other_writers(net, data_dir)
     report.update({"model": meta.get("version", str(model_dir)), "data_dir": str(data_dir),
                    "data_manifest": layout.manifest(data_dir)["files"]})
+    images = look_inside_pictures(net, meta, splits["validation"][0][:5000])
+    images["reliability.png"] = pictures.reliability_diagram(report["calibration"])
+    report["pictures"] = sorted(images)
     folder = layout.report_dir(report_name)
-    write_report(folder, report, read_test_pixels(data_dir), f"Evaluation {report_name}")
+    write_report(folder, report, read_test_pixels(data_dir), f"Evaluation {report_name}", images)
     return folder

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from nnmodel import atomic
 from nnmodel.layout import read_record
+from nnmodel.reports.pictures import look_inside_markdown
 
 
 def _csv_text(header, rows) -> str:
@@ -64,6 +65,11 @@ def markdown(report: dict, title: str) -> str:
                   "| | " + " | ".join(map(str, range(len(test["confusion"])))) + " |",
                   "|---" * (len(test["confusion"]) + 1) + "|"]
         lines += [f"| **{d}** | " + " | ".join(map(str, row)) + " |" for d, row in enumerate(test["confusion"])]
+    if report.get("calibration"):
+        shown = set(report.get("pictures") or [])
+        lines += ["", look_inside_markdown(report["calibration"], report["thresholds"],
+                                           *(name if name in shown else None
+                                             for name in ("weights.png", "curves.png", "reliability.png"))).rstrip()]
     if report.get("mistakes"):
         lines += ["", "## Worst mistakes (test)", "", "![mistakes](mistakes.png)", "",
                   "| test index | true | predicted | confidence |", "|---|---|---|---|"]
@@ -147,8 +153,9 @@ def mistakes_png(images: np.ndarray, mistakes: list[dict], columns: int = 9, sca
     return montage
 
 
-def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str) -> Path:
-    """Write every report file into `folder` (each atomically); returns the folder."""
+def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str, images: dict | None = None) -> Path:
+    """Write every report file into `folder` (each atomically), and `images` ({file name: PIL image},
+    e.g. the look-inside pictures); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic.write_json(folder / "report.json", report)
     test = report["splits"]["test"]
@@ -164,7 +171,8 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
          for m in report.get("mistakes", [])]))
     atomic.write_text(folder / "report.md", markdown(report, title))
     for name, image in (("confusion.png", confusion_png(test["confusion"])),
-                        ("mistakes.png", mistakes_png(test_images, report.get("mistakes", [])))):
+                        ("mistakes.png", mistakes_png(test_images, report.get("mistakes", []))),
+                        *(images or {}).items()):
         with atomic.atomic_path(folder / name) as tmp:
             image.save(tmp, format="PNG")
     return folder
