@@ -294,6 +294,13 @@ def process_pool(workers: int):
     return _POOLS[workers]
 
 
+def close_pools() -> None:
+    """Stop the pools' processes (a command calls this when it is done, rather than leave them to
+    the interpreter's shutdown, where half-torn-down modules make the executor's clean-up fail)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
+
+
 def one_blas_thread() -> None:
     """Pool workers already fill the cores: a BLAS thread pool in each would only fight the others."""
     from threadpoolctl import threadpool_limits

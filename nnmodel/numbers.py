@@ -11,7 +11,6 @@ Boxes in results are in the input image's pixels, (x0, x1, y0, y1) with x1, y1 e
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass, field
 
@@ -20,9 +19,9 @@ from PIL import Image
 
 from nnmodel.errors import DataError
 from nnmodel.preprocess import (
-    INK_THRESHOLD,
     WORKING_SIZE,
     as_grey,
+    fit_many_in_20x20,
     has_orientation_tag,
     open_image,
     preprocess_greys,
@@ -34,7 +33,6 @@ ALWAYS_CUT_ALONE = 1.7  # ... this wide when alone in the image (their own heigh
 FRAGMENT = 0.8          # digits shorter than this (x the line's digit height) may be fragments ...
 SHORT_PENALTY = 1.0     # ... and cost this x log(height / (FRAGMENT x the digit height)) in a reading
 CHUNK = 256             # images per batch in read_numbers (bounds memory)
-LANCZOS_SUPPORT = 3.0   # Pillow's Lanczos filter (what preprocess.fit_in_20x20 uses)
 
 
 @dataclass
@@ -152,61 +150,12 @@ def mnist_forms(found: list[Glyph]) -> tuple[np.ndarray, np.ndarray]:
     for i, g in enumerate(found):
         buckets.setdefault((-(-g.ink.shape[0] // 16) * 16, -(-g.ink.shape[1] // 16) * 16), []).append(i)
     for (height, width), members in buckets.items():
-        boxes[members] = fitted_in_20x20([found[i].ink for i in members], height, width)
+        boxes[members] = fit_many_in_20x20([found[i].ink for i in members], height, width)
     canvases = np.zeros((len(found), 24, 24), np.float32)
     canvases[:, 2:22, 2:22] = boxes
     done = preprocess_greys(list(canvases))
     pixels = np.stack([d.pixels for d in done]) if done else np.zeros((0, 28, 28), np.float32)
     return pixels, np.array([d.blank for d in done], bool)
-
-
-def fitted_in_20x20(inks: list[np.ndarray], height: int, width: int) -> np.ndarray:
-    """(n, 20, 20) float32: each ink (h <= height, w <= width) stretched to [0, 1] with values up to
-    INK_THRESHOLD / 2 dropped, cut to its box at INK_THRESHOLD and Lanczos-scaled so that its longer
-    side is 20 pixels, in the top-left corner (what preprocess does to one image, for a stack)."""
-    stack = np.zeros((len(inks), height, width), np.float32)
-    for i, ink in enumerate(inks):
-        stack[i, : ink.shape[0], : ink.shape[1]] = ink
-    stack /= np.maximum(stack.max(axis=(1, 2), keepdims=True), 1e-6)
-    stack[stack <= INK_THRESHOLD / 2] = 0
-    ink = stack > INK_THRESHOLD
-    (top, bottom), (left, right) = first_last(ink.any(axis=2)), first_last(ink.any(axis=1))
-    heights, widths = bottom - top, right - left
-    longer = np.maximum(np.maximum(heights, widths), 1)
-    rows = resampling_matrices(top, heights, np.round(heights * 20 / longer).astype(int), height)
-    cols = resampling_matrices(left, widths, np.round(widths * 20 / longer).astype(int), width)
-    return np.clip(rows @ stack @ cols.transpose(0, 2, 1), 0, 1)
-
-
-def first_last(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the first True of each row of rows (n, m) and one past the last (0, 0 when none)."""
-    first = rows.argmax(axis=1)
-    return first, np.where(rows.any(axis=1), rows.shape[1] - rows[:, ::-1].argmax(axis=1), first)
-
-
-def resampling_matrices(starts: np.ndarray, sizes: np.ndarray, targets: np.ndarray, padded: int) -> np.ndarray:
-    """(n, 20, padded) float32: matrix k makes targets[k] output pixels from input pixels starts[k]
-    to starts[k] + sizes[k] (rows past targets[k] are zero)."""
-    out = np.zeros((len(sizes), 20, padded), np.float32)
-    for k, (start, size, target) in enumerate(zip(starts.tolist(), sizes.tolist(), targets.tolist())):
-        if size:  # a blank glyph keeps a zero matrix
-            out[k, : max(target, 1), start: start + size] = lanczos_matrix(size, max(target, 1))
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def lanczos_matrix(size: int, target: int) -> np.ndarray:
-    """(target, size) weights resampling `size` pixels to `target` exactly as Pillow's Image.resize
-    with the Lanczos filter does (support widened when reducing, normalised over pixels inside)."""
-    scale = size / target
-    widen = max(scale, 1.0)
-    support = LANCZOS_SUPPORT * widen
-    centre = (np.arange(target)[:, None] + 0.5) * scale
-    pixel = np.arange(size)[None, :]
-    inside = (pixel >= np.floor(centre - support + 0.5)) & (pixel < np.floor(centre + support + 0.5))
-    x = (pixel - centre + 0.5) / widen
-    weights = np.where(inside & (np.abs(x) < LANCZOS_SUPPORT), np.sinc(x) * np.sinc(x / LANCZOS_SUPPORT), 0.0)
-    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 # ------------------------------------------------------------------ the grey image

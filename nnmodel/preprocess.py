@@ -14,6 +14,7 @@ anything unusual takes Pillow's full path, which also gives the proper error mes
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import stat
@@ -33,6 +34,7 @@ INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is a
 MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
 BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as float32: stays in cache)
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
+LANCZOS_SUPPORT = 3.0             # Pillow's Lanczos filter (fit_in_20x20 resizes with it)
 GROUP_FROM = 16                   # from this many same-shape images, copy boxes by groups (else one by one)
 
 # The fast path for the commonest digit file, a small plain 8-bit grey PNG (see decode_plain_grey_png)
@@ -347,6 +349,57 @@ def fit_in_20x20(crop: np.ndarray) -> np.ndarray:
         return crop
     resized = Image.fromarray(crop, mode="F").resize(size, Image.LANCZOS, reducing_gap=3.0)
     return np.clip(np.asarray(resized), 0, 1)
+
+
+def fit_many_in_20x20(inks: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """(n, 20, 20) float32: each ink (h <= height, w <= width) stretched to [0, 1] with values up to
+    INK_THRESHOLD / 2 dropped, cut to its box at INK_THRESHOLD and Lanczos-scaled so that its longer
+    side is 20 pixels, in the top-left corner: what `preprocess_greys` and `fit_in_20x20` do to one
+    image, for a stack at once, as matrix products with Pillow's own Lanczos weights (the digits of a
+    number are many small crops; resizing each in Pillow would cost more than reading them)."""
+    stack = np.zeros((len(inks), height, width), np.float32)
+    for i, ink in enumerate(inks):
+        stack[i, : ink.shape[0], : ink.shape[1]] = ink
+    stack /= np.maximum(stack.max(axis=(1, 2), keepdims=True), 1e-6)
+    stack[stack <= INK_THRESHOLD / 2] = 0
+    ink = stack > INK_THRESHOLD
+    (top, bottom), (left, right) = first_last(ink.any(axis=2)), first_last(ink.any(axis=1))
+    heights, widths = bottom - top, right - left
+    longer = np.maximum(np.maximum(heights, widths), 1)
+    rows = resampling_matrices(top, heights, np.round(heights * 20 / longer).astype(int), height)
+    cols = resampling_matrices(left, widths, np.round(widths * 20 / longer).astype(int), width)
+    return np.clip(rows @ stack @ cols.transpose(0, 2, 1), 0, 1)
+
+
+def first_last(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first True of each row of rows (n, m) and one past the last (0, 0 when none)."""
+    first = rows.argmax(axis=1)
+    return first, np.where(rows.any(axis=1), rows.shape[1] - rows[:, ::-1].argmax(axis=1), first)
+
+
+def resampling_matrices(starts: np.ndarray, sizes: np.ndarray, targets: np.ndarray, padded: int) -> np.ndarray:
+    """(n, 20, padded) float32: matrix k makes targets[k] output pixels from input pixels starts[k]
+    to starts[k] + sizes[k] (rows past targets[k] are zero)."""
+    out = np.zeros((len(sizes), 20, padded), np.float32)
+    for k, (start, size, target) in enumerate(zip(starts.tolist(), sizes.tolist(), targets.tolist())):
+        if size:  # a blank glyph keeps a zero matrix
+            out[k, : max(target, 1), start: start + size] = lanczos_matrix(size, max(target, 1))
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def lanczos_matrix(size: int, target: int) -> np.ndarray:
+    """(target, size) weights resampling `size` pixels to `target` exactly as Pillow's Image.resize
+    with the Lanczos filter does (support widened when reducing, normalised over pixels inside)."""
+    scale = size / target
+    widen = max(scale, 1.0)
+    support = LANCZOS_SUPPORT * widen
+    centre = (np.arange(target)[:, None] + 0.5) * scale
+    pixel = np.arange(size)[None, :]
+    inside = (pixel >= np.floor(centre - support + 0.5)) & (pixel < np.floor(centre + support + 0.5))
+    x = (pixel - centre + 0.5) / widen
+    weights = np.where(inside & (np.abs(x) < LANCZOS_SUPPORT), np.sinc(x) * np.sinc(x / LANCZOS_SUPPORT), 0.0)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def mass_centred_offsets(boxes: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

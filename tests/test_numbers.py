@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from nnmodel import numbers, segment
 from nnmodel.errors import DataError
-from nnmodel.preprocess import preprocess_greys
+from nnmodel.preprocess import lanczos_matrix, preprocess_greys
 from tests.helpers.number_images import (
     broken_digit,
     mnist_test,
@@ -301,7 +301,7 @@ def test_lanczos_weights_are_pillows():
     for size, target in [(40, 20), (33, 14), (12, 20), (150, 20), (7, 3)]:
         values = rng.random((size, 5)).astype(np.float32)
         pillow = np.asarray(Image.fromarray(values, "F").resize((5, target), Image.LANCZOS))
-        np.testing.assert_allclose(numbers.lanczos_matrix(size, target) @ values, pillow, atol=1e-5)
+        np.testing.assert_allclose(lanczos_matrix(size, target) @ values, pillow, atol=1e-5)
 
 
 def test_the_generator_writes_what_it_shows(tmp_path):

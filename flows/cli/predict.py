@@ -48,7 +48,7 @@ def task_runner_for(workers: int, dask_address: str | None):
 
 def run(args) -> int:
     from nnmodel.atomic import remove_stale
-    from nnmodel.batch import check_output, check_resumable, output_lock
+    from nnmodel.batch import check_output, check_resumable, close_pools, output_lock
     from nnmodel.modelfile import load_model
     from nnmodel.registry import Registry
 
@@ -65,12 +65,15 @@ def run(args) -> int:
         predict_flow = prefect_env.import_flows("predict").predict_flow
         workers = args.workers or os.cpu_count() or 1
         say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
-        with prefect_env.quiet_flow_settings():
-            summary = prefect_env.run_flow(
-                predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
-                [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
-                chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-                numbers=args.numbers, processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
+        try:
+            with prefect_env.quiet_flow_settings():
+                summary = prefect_env.run_flow(
+                    predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
+                    [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
+                    chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
+                    numbers=args.numbers, processes=0 if args.dask or workers <= 1 else workers, show_progress=True)
+        finally:
+            close_pools()
     status = summary["status"]
     shown = {s: n for s, n in status.items() if not (args.numbers and s == "several_digits")}
     say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in shown.items())
