@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from nnmodel import atomic
 from nnmodel.data import raw as raw_layer
 from nnmodel.data import splits
 from nnmodel.data.digests import sha256_file
@@ -81,16 +80,6 @@ def test_interrupted_rewrite_keeps_previous_output(tmp_path, monkeypatch):
         prepare(tmp_path, raw, validation_size=20, refresh=True)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temp folders left
-
-
-def test_atomic_file_write_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.json"
-    atomic.write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError), atomic.atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("boom")
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
 
 def test_unreadable_split_names_file(tmp_path):
