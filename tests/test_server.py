@@ -19,7 +19,7 @@ from nnmodel.registry import Registry
 from nnmodel.runs import read_runs
 from tests.helpers.chromium import chromium, page_text
 from tests.helpers.data import write_digits
-from tests.helpers.processes import DIGITS, digits_server, free_port, run_digits, wait_for
+from tests.helpers.processes import DIGITS, api_post, digits_server, free_port, run_digits, wait_for
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +29,6 @@ RUN_LINK = re.compile(r"flow run: (http://127\.0\.0\.1:\d+)/runs/flow-run/([0-9a
 def api_get(api: str, path: str):
     with urllib.request.urlopen(api + path, timeout=10) as response:
         return json.loads(response.read())
-
-
-def api_post(api: str, path: str, body: dict):
-    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
 
 
 def group_alive(pgid: int) -> bool:

@@ -3,6 +3,7 @@ real `prefect server start` on 127.0.0.1 (plain functions, no pytest)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -99,3 +100,11 @@ def digits_server(home: Path, port: int | None = None):
         yield f"http://127.0.0.1:{port}/api", env
     finally:
         subprocess.run([*DIGITS, "server", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def api_post(api: str, path: str, body: dict):
+    """POST `body` as JSON to a Prefect server's REST API (`api` ends in /api); the decoded answer."""
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 TITLE = re.compile(r"^digits - (\d) \((\d{1,3}\.\d)%\)$")
+NUMBER_TITLE = re.compile(r"^digits - (\d+) \((\d{1,3}\.\d)%\)$")  # number mode
 PAUSE = 0.03  # seconds between mouse moves, or Tk merges them
 
 
