@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from nnmodel import atomic
-from nnmodel.errors import DataError
+from nnmodel.errors import DataError, as_storage_error
 
 DEFAULT_ROOT = "artifacts"
 LAYERS = ("raw", "data", "models", "reports", "feedback", "predictions", "runs", "explanations")
@@ -167,6 +167,9 @@ def check_writable(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     with atomic.storage_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        probe = atomic.temp_path(folder / "write-check")
+    probe = atomic.temp_path(folder / "write-check")
+    try:
         probe.touch()
-        probe.unlink()
+    except OSError as exc:  # named by the folder: the probe's temporary name means nothing to a user
+        raise as_storage_error(folder, OSError(exc.errno, exc.strerror)) from None
+    probe.unlink()

@@ -200,6 +200,20 @@ def test_predict_never_overwrites_an_input_and_refuses_a_second_writer(tmp_path,
     assert np.allclose([float(r["confidence"]) for r in rows], [float(r["confidence"]) for r in earlier], atol=2e-6)
 
 
+def test_errors_cross_process_pools_whole():
+    """Batch prediction's pool workers send their errors back pickled: each must come back as it was
+    (a StorageError that could not be rebuilt broke the pool instead of saying the disk is full)."""
+    import errno
+    import pickle
+
+    from nnmodel.errors import DataError, ModelFileError
+
+    for error in (DataError("a.png: not an image"), SetupError("no model"), ModelFileError("m/model.json: bad"),
+                  StorageError("/x/out.csv", OSError(errno.ENOSPC, "No space left on device"))):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.args == error.args
+
+
 @pytest.mark.slow
 def test_commands_on_full_or_read_only_disks_say_so_in_one_line(tmp_path, registered_artifacts, mnist_raw):
     folder = tmp_path / "in"

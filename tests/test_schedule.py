@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from nnmodel.feedback import save_feedback
 from nnmodel.layout import Layout
 from nnmodel.registry import Registry
 from nnmodel.runs import read_runs, try_lock
-from tests.helpers.processes import DIGITS, free_port, run_digits, wait_for
+from tests.helpers.processes import DIGITS, api_post, free_port, run_digits, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,13 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def digits_cmd(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([*DIGITS, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def api_post(api: str, path: str, body: dict):
-    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def _try_lock(artifacts):

@@ -39,7 +39,7 @@ def test_first_model_is_registered_with_full_metadata(trained):
     folder = registry.resolve()
     net, meta = modelfile.load_model(folder)
     assert meta["recipe"]["preset"] == "quick" and meta["network"]["hidden_sizes"] == [32]
-    assert set(meta["metrics"]) == {"train", "validation", "test"}
+    assert set(meta["metrics"]) == {"train", "validation", "test", "optdigits", "drawn"}
     assert meta["metrics"]["test"]["accuracy"] > 0.8
     assert meta["data"]["raw_digest"]
     assert set(meta["data"]["files"]) == {"train.parquet", "validation.parquet", "test.parquet"}

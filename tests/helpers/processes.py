@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -102,9 +103,27 @@ def digits_server(home: Path, port: int | None = None):
         subprocess.run([*DIGITS, "server", "stop"], env=env, capture_output=True, timeout=60)
 
 
+def api_call(api: str, path: str, body: dict | None = None):
+    """GET (or POST `body` as JSON to) a Prefect server's REST API (`api` ends in /api); the decoded answer.
+    Retries a 503 a few times, as Prefect's own client does: its SQLite database answers 503 while busy."""
+    for attempt in range(6):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(api + path, data=data, method="GET" if body is None else "POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 5:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
+
+
 def api_post(api: str, path: str, body: dict):
-    """POST `body` as JSON to a Prefect server's REST API (`api` ends in /api); the decoded answer."""
-    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    """POST `body` as JSON to a Prefect server's REST API; the decoded answer."""
+    return api_call(api, path, body)
+
+
+def api_get(api: str, path: str):
+    """GET from a Prefect server's REST API; the decoded answer."""
+    return api_call(api, path)
