@@ -2,7 +2,7 @@
 cores (the way the pipeline makes them) and on one, for each kind and for the presets' mix; and
 whether a second run with the same seed gives the same bytes.
 
-Run: .venv/bin/python -m bench.distort [--rounds 5] [--kinds affine,elastic,stroke,blur]
+Run: .venv/bin/python -m bench.distort [--rounds 5] [--count 55000]
 """
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import time
 
 from nnmodel import distort
 from nnmodel.data.readers import read_bundled
+from nnmodel.presets import PRESETS
 
 MIXES = [("affine",), ("elastic",), ("stroke",), ("blur",), ("style",),
+         tuple(PRESETS["default"]["distortions"]),  # the default and best presets' mix
          ("style", "affine", "elastic", "stroke", "blur")]
 
 

@@ -11,7 +11,7 @@ pen-drawn digits it reads right when they are drawn with the mouse in the real w
               in number mode; a number counts when the title reads it exactly
 
 Run on a display: xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m bench.gui [--drawn 300] [--numbers 100]
-[--artifacts DIR] [--rounds 5] [--drawn 300]   (needs a trained model: `digits train`).
+[--artifacts DIR] [--rounds 5]   (needs a trained model: `digits train`).
 """
 from __future__ import annotations
 

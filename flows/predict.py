@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from nnmodel.progress import BatchProgress
 from tasks.predict import classify_chunk, merge_predictions, plan_batch, resolve_model
@@ -21,7 +22,8 @@ def predict_flow(folders: list[str], out: str, model_dir: str | None = None, art
     if model_dir is None:
         model_dir = resolve_model(artifacts, model)
     plan = plan_batch(folders, out, recursive, chunk_size, resume, max(processes, 1), numbers)
-    futures = [classify_chunk.submit(model_dir, files, part, min_confidence, processes, numbers)
+    # quote(files): a chunk's thousands of paths are data, not task futures for Prefect to look through
+    futures = [classify_chunk.submit(model_dir, quote(files), part, min_confidence, processes, numbers)
                for part, files in plan["chunks"]]
     progress = BatchProgress(plan["total"], plan["skipped"], show=show_progress)
     counts = list(plan["counts"])

@@ -76,6 +76,7 @@ def test_dead_api_url_fails_fast(tmp_path):
     assert "is not reachable" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # waits out a timeout by design
 def test_unresponsive_api_url_fails_fast(tmp_path):
     with socket.socket() as listener:  # accepts connections, never answers
         listener.bind(("127.0.0.1", 0))

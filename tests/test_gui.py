@@ -271,6 +271,7 @@ def clearly_drawn(viewer, mnist_raw, label: int) -> int:
     raise LookupError(label)
 
 
+@pytest.mark.slow  # the quick loop keeps one minute; number mode is also in bench.gui
 def test_number_mode_reads_the_whole_number_and_saves_one_digit(viewer, mnist_raw, registered_artifacts):
     key(viewer, "n")
     assert viewer.number_mode.get() and int(viewer.canvas.cget("width")) == 3 * int(viewer.ink.height)

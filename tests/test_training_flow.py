@@ -97,6 +97,23 @@ def test_the_report_scores_other_writers(trained):
     assert "| optdigits: UCI optdigits" in (Path(decision["report"]) / "report.md").read_text()
 
 
+def test_the_drawn_digits_are_made_once_as_a_data_layer(trained):
+    from nnmodel.reports import other_writers
+
+    root, _ = trained
+    [layer] = (root / "data").glob("*+drawn-*")
+    manifest = json.loads((layer / "manifest.json").read_text())
+    data_dir = Path(manifest["base_data_dir"])
+    test_sha = Layout(root).manifest(data_dir)["files"]["test.parquet"]["sha256"]
+    assert manifest["count"] == 1500 and manifest["test_sha256"] == test_sha
+    stamp = (layer / "test.parquet").stat().st_mtime_ns
+    X, y = other_writers.drawn_layer(Layout(root), data_dir)           # read back, not redrawn
+    assert (layer / "test.parquet").stat().st_mtime_ns == stamp
+    pixels, labels = read_split(data_dir / "test.parquet")
+    X_fresh, y_fresh = other_writers.drawn((pixels * 255).round().astype(np.uint8).reshape(-1, 28, 28), labels)
+    assert np.array_equal(y, y_fresh) and np.abs(X - X_fresh).max() <= 0.5 / 255 + 1e-6
+
+
 def test_distorted_copies_come_from_a_cached_layer(trained):
     from flows.training import training_flow
 

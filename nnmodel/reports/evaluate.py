@@ -45,16 +45,20 @@ def look_inside_pictures(net, meta: dict, X_validation=None) -> dict:
     return images
 
 
-def score_other_writers(net, data_dir: str | os.PathLike) -> dict:
+def score_other_writers(net, data_dir: str | os.PathLike, layout: Layout | None = None) -> dict:
     """Metrics of `net` on digits by other writers than MNIST's training set (see
-    nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}; optdigits says when it is missing."""
+    nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}; optdigits says when it is missing.
+    The drawn digits are kept in `layout`'s data layers (made on the first call), else redrawn."""
     scores = {}
     optdigits = other_writers.optdigits()
     if optdigits is None:
         scores["optdigits"] = {"missing": other_writers.MISSING}
     else:
         scores["optdigits"] = classification_report(optdigits[1], net.predict(optdigits[0]), net.n_classes)
-    X, y = other_writers.drawn(read_test_pixels(data_dir), read_split_uint8(Path(data_dir) / "test.parquet")[1])
+    if layout is not None:
+        X, y = other_writers.drawn_layer(layout, data_dir)
+    else:
+        X, y = other_writers.drawn(read_test_pixels(data_dir), read_split_uint8(Path(data_dir) / "test.parquet")[1])
     scores["drawn"] = classification_report(y, net.predict(X), net.n_classes)
     return scores
 
@@ -72,7 +76,7 @@ def evaluate_model(layout: Layout, model_dir: str | os.PathLike, data_dir: str |
     net, meta = load_model(model_dir)
     splits = read_splits(data_dir)
     report = evaluate(net, splits)
-    report["others"] = score_other_writers(net, data_dir)
+    report["others"] = score_other_writers(net, data_dir, layout)
     report.update({"model": meta.get("version", str(model_dir)), "data_dir": str(data_dir),
                    "data_manifest": layout.manifest(data_dir)["files"]})
     images = look_inside_pictures(net, meta, splits["validation"][0][:5000])
