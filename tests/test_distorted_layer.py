@@ -55,6 +55,7 @@ def test_the_layer_is_a_cache_hit_and_any_change_is_a_new_layer(data_dir):
     assert distorted.distort_training_split(layout, folder, 0, ("elastic",), log=quiet) is None
 
 
+@pytest.mark.slow  # trains twice; the quick loop keeps under a minute
 def test_distorted_training_reads_distorted_digits_better(mnist_raw):
     """The same small network and iterations, with and without two distorted copies of each image:
     on distorted validation digits it has never seen, the distorted training wins."""

@@ -91,6 +91,7 @@ def test_recognised_live_while_drawing(viewer, mnist_raw):
     assert viewer.last_point is None
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute
 def test_clear_by_key_escape_and_button(viewer, mnist_raw):
     strokes = sketch(mnist_raw.test_images[1])
     for how in ("c", "Escape", "button"):
@@ -238,6 +239,7 @@ def test_brush_and_colour_keys(viewer, mnist_raw):
     viewer.brush.set(start)
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute; bench.gui times the panel too
 def test_the_look_inside_panel_follows_the_drawing_live(viewer, mnist_raw):
     assert not viewer.inside.winfo_ismapped()
     key(viewer, "l")
