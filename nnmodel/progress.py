@@ -8,10 +8,25 @@ from __future__ import annotations
 import sys
 import time
 
+COSTLY_REPORT_SECONDS = 1.0   # progress that costs something (an API call) is reported at most this often
+
 
 def say(message: str) -> None:
     """One line for people, on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def at_most_every(seconds: float):
+    """A check that is True when `seconds` have passed since it last was (or since it was made): for
+    progress whose every report costs something, such as an API call."""
+    last = [time.monotonic()]
+
+    def due() -> bool:
+        if time.monotonic() - last[0] < seconds:
+            return False
+        last[0] = time.monotonic()
+        return True
+    return due
 
 
 class Progress:

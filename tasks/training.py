@@ -2,8 +2,6 @@
 register it; and the flow state hook that records how the run ended."""
 from __future__ import annotations
 
-import time
-
 from prefect import get_run_logger, runtime, task
 from prefect.artifacts import (
     create_link_artifact,
@@ -16,10 +14,8 @@ from prefect.cache_policies import NO_CACHE
 
 from nnmodel import runs, training
 from nnmodel.layout import Layout
-from nnmodel.progress import TrainingProgress
+from nnmodel.progress import COSTLY_REPORT_SECONDS, TrainingProgress, at_most_every
 from nnmodel.reports import evaluate, render
-
-ARTIFACT_SECONDS = 1.0   # the live progress artifact is updated at most this often (an API call each)
 
 
 @task(name="start-training-run", cache_policy=NO_CACHE)
@@ -40,13 +36,12 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
     terminal = TrainingProgress(show=show_progress, log=logger.info)
     artifact = create_progress_artifact(0.0, key=f"training-{run_id}", description="L-BFGS-B iterations done (%)")
 
-    shown = [time.monotonic()]
+    due = at_most_every(COSTLY_REPORT_SECONDS)  # each update is an API call
 
     def progress(info: dict) -> None:
         terminal(info)
-        if time.monotonic() - shown[0] >= ARTIFACT_SECONDS:  # an API call each: not every iteration
+        if due():
             update_progress_artifact(artifact, 100.0 * info["iteration"] / info["max_iter"])
-            shown[0] = time.monotonic()
 
     try:
         candidate = training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, distorted_dir,
