@@ -22,8 +22,10 @@ def predict_flow(folders: list[str], out: str, model_dir: str | None = None, art
     if model_dir is None:
         model_dir = resolve_model(artifacts, model)
     plan = plan_batch(folders, out, recursive, chunk_size, resume, max(processes, 1), numbers)
-    # quote(files): a chunk's thousands of paths are data, not task futures for Prefect to look through
-    futures = [classify_chunk.submit(model_dir, quote(files), part, min_confidence, processes, numbers)
+    # quote(files): a chunk's thousands of paths are data, not futures for Prefect to look through
+    # (on Dask, processes=0, the list goes as it is: Dask's serialisation would drop the quote)
+    futures = [classify_chunk.submit(model_dir, quote(files) if processes else files, part, min_confidence,
+                                     processes, numbers)
                for part, files in plan["chunks"]]
     progress = BatchProgress(plan["total"], plan["skipped"], show=show_progress)
     counts = list(plan["counts"])

@@ -3,6 +3,7 @@ that find it, feedback events that start retrains, one retrain at a time, the UI
 and the prefect.yaml deployments on a real process worker."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -98,15 +99,19 @@ def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_pa
             assert (flow_run.get("created_by") or {}).get("type") == "AUTOMATION"
 
             # two runs at once: the server cancels the one that would overlap, and says why
-            first = api_post(api, f"/deployments/{deployment['id']}/create_flow_run", {})
-            second = api_post(api, f"/deployments/{deployment['id']}/create_flow_run", {})
+            # (both due at the same moment, so the runner's one poll picks up both, however long the
+            # busy server takes to create them)
+            due = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=8)).isoformat()
+            scheduled = {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": due}}}
+            first = api_post(api, f"/deployments/{deployment['id']}/create_flow_run", scheduled)
+            second = api_post(api, f"/deployments/{deployment['id']}/create_flow_run", scheduled)
 
             def both_settled():
                 states = [api_get(api, f"/flow_runs/{r['id']}")["state"] for r in (first, second)]
                 return states if all(s["type"] in ("COMPLETED", "CANCELLED", "FAILED") for s in states) else None
             states = wait_for(both_settled, 240, "both runs to settle", serve)
             cancelled = [s for s in states if s["type"] == "CANCELLED"]
-            assert len(cancelled) == 1 and "Deployment concurrency limit reached" in cancelled[0]["message"]
+            assert len(cancelled) == 1 and "Deployment concurrency limit reached" in cancelled[0]["message"], states
         finally:
             os.killpg(serve.pid, signal.SIGTERM)
             serve.wait(60)

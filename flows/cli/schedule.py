@@ -139,6 +139,6 @@ def run(args) -> int:
         name=args.name, schedules=schedules, triggers=triggers,
         parameters={**flow_parameters(args), "show_progress": False},
         global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
-        limit=1, print_starting_message=False, pause_on_shutdown=not args.keep_schedule,
+        print_starting_message=False, pause_on_shutdown=not args.keep_schedule,  # the server limits runs
         description="Retrain with feedback on a schedule or on new feedback; champion/challenger promotion")
     return 0
