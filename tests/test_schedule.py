@@ -55,9 +55,13 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
             hold.close()
         assert "in progress" in skipped["reason"]
 
-        runs = api_post(prefect_server, "/flow_runs/filter", {
-            "flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
-        assert len(runs) >= 2 and all(r["deployment_id"] for r in runs)
+        def completed_runs():  # the skipped run is recorded when it starts; its flow run completes just after
+            runs = api_post(prefect_server, "/flow_runs/filter", {
+                "flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+            return runs if len(runs) >= 2 else None
+
+        runs = wait_for(completed_runs, 60, "the promoted and the skipped flow runs to complete on the server", serve)
+        assert all(r["deployment_id"] for r in runs)
         deployments = api_post(prefect_server, "/deployments/filter",
                                {"deployments": {"name": {"any_": ["test-retrain"]}}})
         assert len(deployments) == 1 and deployments[0]["flow_id"] == runs[0]["flow_id"]
