@@ -82,12 +82,17 @@ def uncell(value: str) -> str:
 
 def check_output(out: str | os.PathLike, folders: list[str], recursive: bool = False) -> Path:
     """The absolute path of the CSV a batch will write, checked before any work: not a folder, not
-    inside a folder being classified (it would be read as an input, or overwrite one), and in a
-    place where files can be written. SetupError or StorageError, one line naming --out."""
+    one of the input files, not inside a folder being classified (it would be read as an input, or
+    overwrite one), and in a place where files can be written. SetupError or StorageError, one line
+    naming --out. `folders` are the inputs: folders, or files classified on their own."""
     out = Path(out).absolute()
     if out.is_dir():
         raise SetupError(f"--out {out}: is a folder; give a CSV file name")
     for folder in folders:
+        if not Path(folder).is_dir():
+            if out.resolve() == Path(folder).resolve():
+                raise SetupError(f"--out {out}: is one of the input images ({folder}); write the CSV somewhere else")
+            continue
         base = Path(folder).resolve()
         inside = base in out.resolve().parents if recursive else out.resolve().parent == base
         if inside:
@@ -122,14 +127,26 @@ def columns(numbers: bool = False) -> list[str]:
     return NUMBER_COLUMNS if numbers else COLUMNS
 
 
+def input_folders(inputs: list[str]) -> dict[str, int]:
+    """The CSV's `folder` of each input (a folder as given; a file's folder as given, "." when
+    none) -> the position of the first input that names it: the order of the rows."""
+    order: dict[str, int] = {}
+    for i, name in enumerate(inputs):
+        order.setdefault(name if os.path.isdir(name) else (os.path.dirname(name) or "."), i)
+    return order
+
+
 def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[str, str]], list[tuple]]:
     """(folder as given, path relative to it) for every non-hidden directory entry that is not a
     folder (files, links, pipes ...), sorted by their CSV text; plus (folder, path, message) of the
-    sub-folders that could not be read (so they are reported as error rows, not silently dropped)."""
+    sub-folders that could not be read (so they are reported as error rows, not silently dropped).
+    An input that is not a folder is one entry itself: (its folder as given or ".", its name)."""
     entries, errors = [], []
     for folder in folders:
         base = Path(folder)
-        if recursive:
+        if not os.path.isdir(folder):
+            entries.append((os.path.dirname(folder) or ".", os.path.basename(folder)))
+        elif recursive:
             def onerror(exc, folder=folder, base=base):
                 rel = os.path.relpath(exc.filename, base) if exc.filename else "."
                 errors.append((folder, rel + "/", f"cannot read folder ({exc.strerror})"))
@@ -144,8 +161,8 @@ def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[
                     entries += [(folder, e.name) for e in listing if not e.name.startswith(".") and not _is_folder(e)]
             except OSError as exc:
                 errors.append((folder, ".", f"cannot read folder ({exc.strerror})"))
-    order = {folder: i for i, folder in enumerate(folders)}
-    entries.sort(key=lambda e: (order[e[0]], cell(e[1])))
+    order = input_folders(folders)
+    entries = sorted(set(entries), key=lambda e: (order[e[0]], cell(e[1])))  # a file given twice: one row
     return entries, errors
 
 
@@ -413,7 +430,7 @@ def merge_parts(out: Path, folders: list[str], resume: bool, counts: list[dict] 
                     shutil.copyfileobj(src, sink)
         shutil.rmtree(parts_dir(out), ignore_errors=True)
         return add_counts(counts or [])
-    order = {folder: i for i, folder in enumerate(folders)}
+    order = input_folders(folders)
     sources = parts + ([out] if out.is_file() else [])
 
     def keyed(src):

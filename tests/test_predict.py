@@ -61,6 +61,38 @@ def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifac
     assert statuses == {"low_confidence"}
 
 
+def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered_artifacts, tmp_path, mnist_raw):
+    """Files given on the command line (as a shell glob gives them) are classified like a folder's:
+    their row names their folder as given and their name; a file given twice, or also listed by its
+    folder, gets one row; a file that is no image is an error row; --out may not be an input file."""
+    from flows.predict import predict_flow
+    from nnmodel.registry import Registry
+
+    write_digits(tmp_path / "scans", mnist_raw.test_images[:3])
+    (tmp_path / "scans" / "broken.png").write_bytes(b"nope")
+    scans = tmp_path / "scans"
+    inputs = [str(scans / "digit-00002.png"), str(scans / "broken.png"), str(tmp_path / "scans"),
+              str(scans / "digit-00002.png")]
+    out = tmp_path / "out.csv"
+    predict_flow(inputs, str(out), str(Registry(registered_artifacts).resolve()))
+    rows = read_csv(out)
+    assert [(r["folder"], r["path"]) for r in rows] == [
+        (str(scans), name) for name in ("broken.png", "digit-00000.png", "digit-00001.png", "digit-00002.png")]
+    assert rows[0]["status"] == "error" and "broken.png" in rows[0]["error"]
+    assert [int(r["predicted"]) for r in rows[1:]] == list(mnist_raw.test_labels[:3])
+
+    alone = run_digits(["--artifacts", str(registered_artifacts), "predict", "digit-00001.png", "--out",
+                        str(tmp_path / "alone.csv")], cwd=scans)
+    assert alone.returncode == 0, alone.stderr
+    assert [(r["folder"], r["path"], r["predicted"]) for r in read_csv(tmp_path / "alone.csv")] == [
+        (".", "digit-00001.png", str(mnist_raw.test_labels[1]))]
+    before = (scans / "digit-00000.png").read_bytes()
+    refused = run_digits(["--artifacts", str(registered_artifacts), "predict", str(scans / "digit-00000.png"),
+                          "--out", str(scans / "digit-00000.png")])
+    assert refused.returncode == 1 and "is one of the input images" in refused.stderr.strip().splitlines()[-1]
+    assert (scans / "digit-00000.png").read_bytes() == before
+
+
 def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
     """A folder the walker cannot open (here: its path is longer than the OS allows) becomes an error
     row, and the readable files are still listed."""
@@ -83,7 +115,7 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
 def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):
     out = ["--out", str(tmp_path / "o.csv")]
     missing = run_digits(["--artifacts", str(registered_artifacts), "predict", str(tmp_path / "nope"), *out])
-    assert missing.returncode == 1 and missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such folder")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such file or folder")
     no_model = run_digits(["--artifacts", str(tmp_path / "empty"), "predict", str(messy_folder), *out])
     assert no_model.returncode == 1 and "no trained model" in no_model.stderr and "digits train" in no_model.stderr
     assert not (tmp_path / "o.csv").exists()

@@ -1,9 +1,8 @@
-"""`digits predict DIR...`: classify every image in folders into one CSV (the predict flow)."""
+"""`digits predict PATH...`: classify every image in folders (or given files) into one CSV (the predict flow)."""
 from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from flows.cli import options as o
 from flows.cli import prefect_env
@@ -13,20 +12,22 @@ from nnmodel.progress import say
 
 def register(commands) -> None:
     predict = commands.add_parser(
-        "predict", help="classify every image in folders and write a CSV",
+        "predict", help="classify every image in folders (or given image files) and write a CSV",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Classify every image under the folders (any size, colour, polarity; preprocessed to "
-                    "MNIST form) and write one CSV row per file: folder, path, predicted digit, confidence, "
-                    "p0..p9, status (ok, low_confidence, several_digits, blank, error) and an error message. "
-                    "several_digits: the ink is over twice as wide as tall, so the image likely holds a "
-                    "number; read those with --numbers, which writes: folder, path, number (leading zeros "
-                    "kept), count, confidence (the lowest digit's), digit_confidences, boxes (x0:x1 of each "
-                    "digit, ';'-separated), status (ok, low_confidence, blank, error) and error.",
+        description="Classify every image under the folders, and every image file given (any size, colour, "
+                    "polarity; preprocessed to MNIST form) and write one CSV row per file: folder, path, "
+                    "predicted digit, confidence, p0..p9, status (ok, low_confidence, several_digits, blank, "
+                    "error) and an error message. several_digits: the ink is over twice as wide as tall, so the "
+                    "image likely holds a number; read those with --numbers, which writes: folder, path, number "
+                    "(leading zeros kept), count, confidence (the lowest digit's), digit_confidences, boxes "
+                    "(x0:x1 of each digit, ';'-separated), status (ok, low_confidence, blank, error) and error.",
         epilog="examples:\n  digits predict scans/ --out scans.csv\n"
                "  digits predict forms/ --numbers --out numbers.csv\n"
                "  digits predict photos/ more/ --recursive --min-confidence 0.9 --out digits.csv\n"
-               "  digits predict big/ --out big.csv --resume     # after an interruption")
-    predict.add_argument("folders", nargs="+", metavar="DIR", help="folders of images")
+               "  digits predict big/ --out big.csv --resume     # after an interruption\n"
+               "  digits predict scan-*.png --out some.csv      # files given one by one")
+    predict.add_argument("folders", nargs="+", metavar="PATH",
+                         help="folders of images, or image files (a file's row names its folder and its name)")
     o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.NUMBERS, o.RESUME,
           o.STRICT, o.DASK)
     predict.set_defaults(handler=run, runs_flows=True)
@@ -53,8 +54,8 @@ def run(args) -> int:
     from nnmodel.registry import Registry
 
     for folder in args.folders:
-        if not Path(folder).is_dir():
-            raise SetupError(f"{folder}: no such folder")
+        if not os.path.lexists(folder):
+            raise SetupError(f"{folder}: no such file or folder")
     model_dir = Registry(args.layout).resolve(args.model)
     load_model(model_dir)  # a broken model is a one-line error before any work starts
     out = check_output(args.out or args.layout.default_predictions_csv(), args.folders, args.recursive)
