@@ -47,3 +47,23 @@ def test_reads_labelled_folders_and_reports_bad_files(tmp_path, mnist_raw):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no such feedback folder"):
         labelled_files(tmp_path / "nope")
+
+
+def test_the_feedback_and_models_commands_list_without_an_action(tmp_path, registered_artifacts, mnist_raw):
+    """`digits feedback` counts the labelled images per digit; `digits models` lists the versions."""
+    from nnmodel.registry import Registry
+    from tests.helpers.processes import run_digits
+
+    art = ["--artifacts", str(tmp_path / "a")]
+    empty = run_digits([*art, "feedback"])
+    assert empty.returncode == 0 and "no feedback in" in empty.stderr and empty.stdout == ""
+    for i in range(3):
+        save_feedback(tmp_path / "a" / "feedback", mnist_raw.test_images[i] / 255, 7 if i else 2)
+    listed = run_digits([*art, "feedback", "list"])
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.split()[:2] for line in listed.stdout.splitlines()]
+    assert lines == [["2", "1"], ["7", "2"], ["all", "3"]]
+    models = run_digits(["--artifacts", str(registered_artifacts), "models"])
+    assert models.returncode == 0, models.stderr
+    current = [line for line in models.stdout.splitlines() if line.startswith("*")]
+    assert len(current) == 1 and current[0].split()[1] == Registry(registered_artifacts).current()["version"]

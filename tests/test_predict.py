@@ -115,7 +115,8 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
 def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder):
     out = ["--out", str(tmp_path / "o.csv")]
     missing = run_digits(["--artifacts", str(registered_artifacts), "predict", str(tmp_path / "nope"), *out])
-    assert missing.returncode == 1 and missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such file or folder")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith(f"error: {tmp_path / 'nope'}: no such file or folder")
     no_model = run_digits(["--artifacts", str(tmp_path / "empty"), "predict", str(messy_folder), *out])
     assert no_model.returncode == 1 and "no trained model" in no_model.stderr and "digits train" in no_model.stderr
     assert not (tmp_path / "o.csv").exists()

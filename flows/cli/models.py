@@ -1,4 +1,4 @@
-"""`digits models list|show|promote`: the registry."""
+"""`digits models [list]|show|promote`: the registry."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,9 @@ from nnmodel.progress import say
 
 def register(commands) -> None:
     models = commands.add_parser("models", help="list, show and promote model versions",
-                                 description="The model registry under artifacts/models.")
-    actions = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+                                 description="The model registry under artifacts/models "
+                                             "(`digits models` alone lists it).")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     actions.add_parser("list", help="every version with its scores; * marks the current one")
     show = actions.add_parser("show", help="a version's metadata as JSON")
     show.add_argument("version", nargs="?", help="version (default: the current model)")
@@ -27,7 +28,7 @@ def run(args) -> int:
     from nnmodel.registry import Registry
 
     registry = Registry(args.layout)
-    if args.models_command == "list":
+    if args.models_command in (None, "list"):
         return list_versions(registry)
     if args.models_command == "show":
         meta = registry.metadata(args.version) if args.version else registry.metadata(registry.resolve().name)

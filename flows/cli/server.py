@@ -30,8 +30,9 @@ def register(commands) -> None:
         description="A Prefect server on 127.0.0.1 that every digits command uses while it runs: runs are kept "
                     "and shown in its UI, and commands skip starting a temporary server (seconds faster).",
         epilog="examples:\n  digits server start              # UI at http://127.0.0.1:4200\n"
-               "  digits server status             # exits 1 when no server is up\n  digits server stop")
-    actions = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+               "  digits server status             # or just `digits server`; exits 1 when no server is up\n"
+               "  digits server stop")
+    actions = server.add_subparsers(dest="server_command", metavar="ACTION")
     start = actions.add_parser("start", help="start the server and wait until it answers")
     start.add_argument("--port", type=o.whole(1024, 65535), default=4200, help="port on 127.0.0.1 (default 4200)")
     actions.add_parser("stop", help="stop the recorded server and everything it started")
@@ -124,4 +125,4 @@ def status() -> int:
 
 
 def run(args) -> int:
-    return {"start": lambda: start(args.port), "stop": stop, "status": status}[args.server_command]()
+    return {"start": lambda: start(args.port), "stop": stop, "status": status}[args.server_command or "status"]()
