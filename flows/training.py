@@ -47,11 +47,12 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
 @flow(name="digits-evaluate")
 def evaluation_flow(artifacts: str, model_dir: str, data_dir: str | None = None, source: str = "bundled",
                     dataset_name: str = "mnist", validation_size: int = 5000, split_seed: int = 0,
-                    report_name: str = "evaluate") -> str:
-    """Evaluate a model on its data splits (prepared again if they were removed); returns the report."""
+                    report_name: str = "evaluate", labelled: str | None = None) -> str:
+    """Evaluate a model on its data splits (prepared again if they were removed), and on a folder of
+    labelled images `<labelled>/<digit>/<image>` when given; returns the report folder."""
     if data_dir is None:
         raw_dir = fetch_raw(artifacts, source, dataset_name)
         data_dir = prepare_data(artifacts, raw_dir, validation_size, split_seed)
-    report_dir = evaluate_model(artifacts, model_dir, data_dir, report_name)
+    report_dir = evaluate_model(artifacts, model_dir, data_dir, report_name, labelled)
     publish_report(report_dir, report_name)
     return report_dir

@@ -68,7 +68,13 @@ def labelled_files(folder: str | os.PathLike) -> list[tuple[Path, int]]:
 def load_feedback(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images under `folder` in MNIST form: uint8 (n, 28, 28), labels uint8 (n,), and the problems
     ("<file>: <why>") of files that were unreadable or blank, which are left out."""
-    images, labels, problems = [], [], []
+    images, labels, _, problems = load_labelled(folder)
+    return images, labels, problems
+
+
+def load_labelled(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[Path], list[str]]:
+    """load_feedback, with the path of each image kept (n,) beside its pixels and label."""
+    images, labels, paths, problems = [], [], [], []
     files = labelled_files(folder)
     for (path, digit), result in zip(files, preprocess_files([str(p) for p, _ in files])):
         if isinstance(result, DataError):
@@ -78,6 +84,7 @@ def load_feedback(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, li
         else:
             images.append(np.round(result.pixels * 255).astype(np.uint8))
             labels.append(digit)
+            paths.append(path)
     if not images:
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), problems
-    return np.stack(images), np.asarray(labels, np.uint8), problems
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), [], problems
+    return np.stack(images), np.asarray(labels, np.uint8), paths, problems

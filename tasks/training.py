@@ -53,10 +53,11 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
 
 
 @task(name="evaluate-model", cache_policy=NO_CACHE)
-def evaluate_model(artifacts: str, model_dir: str, data_dir: str, report_name: str) -> str:
-    """Accuracy, per-class precision/recall/F1, confusion, worst mistakes on every split; returns the
-    report folder."""
-    return str(evaluate.evaluate_model(Layout(artifacts), model_dir, data_dir, report_name))
+def evaluate_model(artifacts: str, model_dir: str, data_dir: str, report_name: str,
+                   labelled: str | None = None) -> str:
+    """Accuracy, per-class precision/recall/F1, confusion, worst mistakes on every split (and on a
+    folder of labelled images); returns the report folder."""
+    return str(evaluate.evaluate_model(Layout(artifacts), model_dir, data_dir, report_name, labelled))
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)

@@ -65,6 +65,14 @@ def test_missing_source_is_one_line_error(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_missing_labelled_folder_is_one_line_error_before_any_work(tmp_path):
+    result = run(["--artifacts", str(tmp_path / "a"), "evaluate", "--labelled", str(tmp_path / "nope")])
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: --labelled {tmp_path / 'nope'}: no such folder " \
+                                                     "(expected <digit>/<image> files)"
+    assert not (tmp_path / "a" / "reports").exists()
+
+
 def test_dead_api_url_fails_fast(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -148,14 +148,42 @@ def test_worse_model_is_not_promoted_unless_forced(trained):
     Registry(root).promote(first["candidate"], force=True)  # leave the good model current
 
 
-def test_evaluation_flow_writes_a_report_for_the_current_model(trained):
+def test_evaluation_flow_writes_a_report_for_the_current_model(trained, tmp_path, mnist_raw):
+    """Also on a folder of labelled scans (dark on light, 100 px, no 8s, one file labelled wrongly on
+    purpose, one that is no image): scored per digit, each mistake named by its file."""
+    from PIL import Image
+
     from flows.training import evaluation_flow
 
     root, _first = trained
+    labelled = tmp_path / "class"
+    images, labels = mnist_raw.test_images[:80], mnist_raw.test_labels[:80]
+    keep = np.flatnonzero(labels != 8)
+    for i in keep:
+        (labelled / str(labels[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - images[i]).resize((100, 100)).save(labelled / str(labels[i]) / f"s{i:02d}.png")
+    one = int(np.flatnonzero(labels == 1)[0])
+    Image.fromarray(255 - images[one]).save(labelled / "7" / "mislabelled.png")
+    (labelled / "3" / "junk.png").write_bytes(b"not an image")
+
     meta = modelfile.read_metadata(Registry(root).resolve())
-    folder = evaluation_flow(str(root), str(Registry(root).resolve()), meta["data"]["dir"], report_name="eval-test")
+    folder = evaluation_flow(str(root), str(Registry(root).resolve()), meta["data"]["dir"], report_name="eval-test",
+                             labelled=str(labelled))
     report = json.loads((Path(folder) / "report.json").read_text())
     assert report["splits"]["test"]["accuracy"] == pytest.approx(meta["metrics"]["test"]["accuracy"])
+    scored = report["others"]["labelled"]
+    assert scored["n"] == len(keep) + 1 and scored["per_class"][8]["support"] == 0
+    assert scored["accuracy"] > 0.8 and scored["folder"] == str(labelled)
+    assert len(scored["unreadable"]) == 1 and "junk.png" in scored["unreadable"][0]
+    wrong = {Path(m["path"]).name: m for m in scored["mistakes"]}
+    assert wrong["mislabelled.png"]["true"] == 7 and wrong["mislabelled.png"]["predicted"] == 1
+    assert all(m["true"] != m["predicted"] for m in scored["mistakes"])
+    assert scored["n"] - np.trace(scored["confusion"]) == len(scored["mistakes"])
+    with open(Path(folder) / "labelled_mistakes.csv") as fh:
+        assert {Path(line.split(",")[0]).name for line in fh.read().splitlines()[1:]} == set(wrong)
+    text = (Path(folder) / "report.md").read_text()
+    assert f"## Your labelled images ({labelled})" in text and "mislabelled.png" in text
+    assert next(line for line in text.splitlines() if line.startswith("| 8 |")).endswith("| n/a |")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])

@@ -41,8 +41,14 @@ def register(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="write evaluation reports for a model",
         description="Accuracy on train/validation/test, per-digit precision/recall/F1, the confusion "
-                    "matrix and the worst mistakes, as JSON, CSV, Markdown and PNG under reports/.")
+                    "matrix and the worst mistakes, as JSON, CSV, Markdown and PNG under reports/; the same "
+                    "for other writers' digits, and for your own labelled images with --labelled.",
+        epilog="example:\n  digits evaluate --labelled class-7b/    # class-7b/0/*.png ... class-7b/9/*.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     o.add(evaluate, o.MODEL)
+    evaluate.add_argument("--labelled", metavar="DIR",
+                          help="also score images you labelled, as DIR/<digit>/<image> (e.g. your class's "
+                               "handwriting): accuracy, per digit, confusion and each file read wrong")
     evaluate.set_defaults(handler=run_evaluate, runs_flows=True)
 
 
@@ -104,7 +110,8 @@ def run_train(args) -> int:
 
 
 def other_writers_line(others: dict) -> str:
-    return ", ".join(f"{name} {r['accuracy']:.2%}" if "accuracy" in r else r["missing"] for name, r in others.items())
+    return ", ".join(f"{name} {r['accuracy']:.2%}" if "accuracy" in r else r["missing"] for name, r in others.items()
+                     if name != "labelled")
 
 
 def run_evaluate(args) -> int:
@@ -112,6 +119,8 @@ def run_evaluate(args) -> int:
     from nnmodel.registry import Registry
     from nnmodel.reports.render import read_report
 
+    if args.labelled and not Path(args.labelled).is_dir():
+        raise SetupError(f"--labelled {args.labelled}: no such folder (expected <digit>/<image> files)")
     model_dir = Registry(args.layout).resolve(args.model)
     meta = read_metadata(model_dir)
     data_dir = meta.get("data", {}).get("dir")
@@ -122,11 +131,19 @@ def run_evaluate(args) -> int:
     name = f"evaluate-{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with prefect_env.quiet_flow_settings():
         folder = prefect_env.run_flow(evaluation_flow, str(args.layout.root), str(model_dir), data_dir,
-                                      dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name)
+                                      dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name,
+                                      labelled=str(Path(args.labelled).resolve()) if args.labelled else None)
     report = read_report(folder)
     for split, r in report["splits"].items():
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
+    labelled = (report.get("others") or {}).get("labelled")
+    if labelled:
+        wrong = labelled["n"] - sum(row[d] for d, row in enumerate(labelled["confusion"]))
+        left_out = f", {len(labelled['unreadable'])} left out" if labelled["unreadable"] else ""
+        listed = " (listed in labelled_mistakes.csv)" if wrong else ""
+        say(f"your labelled images: {labelled['accuracy']:.2%} of {labelled['n']:,} read right, {wrong:,} wrong"
+            f"{listed}{left_out}")
     say(f"report: {folder}/report.md")
     print(folder)
     return 0

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from nnmodel.data.splits import read_split_uint8, read_splits
+from nnmodel.errors import DataError
 from nnmodel.explain import hidden_unit_importance
+from nnmodel.feedback import load_labelled
 from nnmodel.layout import Layout
 from nnmodel.modelfile import load_model
 from nnmodel.reports import other_writers, pictures
@@ -63,20 +65,42 @@ def score_other_writers(net, data_dir: str | os.PathLike, layout: Layout | None 
     return scores
 
 
+def score_labelled(net, folder: str | os.PathLike, worst: int = 200) -> dict:
+    """Metrics of `net` on a folder of labelled images, `<folder>/<digit>/<image>` (e.g. a class's own
+    handwriting), through the shared preprocessing, with its folder, its `worst` most confident
+    mistakes ({path, true, predicted, confidence}) and the files it could not read."""
+    images, labels, paths, problems = load_labelled(folder)
+    if not len(labels):
+        raise DataError(f"{folder}: no labelled image could be read (expected <digit>/<image> files)"
+                        + (f"; {problems[0]}" if problems else ""))
+    proba = net.predict_proba(images.reshape(len(images), -1).astype(np.float32) / 255)
+    pred = proba.argmax(axis=1)
+    report = classification_report(labels, pred, net.n_classes)
+    wrong = np.flatnonzero(pred != labels)
+    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:worst]
+    report.update({"folder": str(folder), "unreadable": problems,
+                   "mistakes": [{"path": str(paths[i]), "true": int(labels[i]), "predicted": int(pred[i]),
+                                 "confidence": float(proba[i, pred[i]])} for i in wrong]})
+    return report
+
+
 def read_test_pixels(data_dir: str | os.PathLike) -> np.ndarray:
     """The test split's pixels, uint8 (n, 28, 28) (for the mistakes montage)."""
     return read_split_uint8(Path(data_dir) / "test.parquet")[0].reshape(-1, 28, 28)
 
 
 def evaluate_model(layout: Layout, model_dir: str | os.PathLike, data_dir: str | os.PathLike,
-                   report_name: str) -> Path:
+                   report_name: str, labelled: str | os.PathLike | None = None) -> Path:
     """The evaluation step: accuracy, per-class precision/recall/F1, confusion and worst mistakes on
-    every split of `data_dir`, other writers' digits, calibration, and pictures of the network
-    itself, written to reports/<report_name>/; returns that folder."""
+    every split of `data_dir`, other writers' digits (and the `labelled` folder's images, when
+    given: see score_labelled), calibration, and pictures of the network itself, written to
+    reports/<report_name>/; returns that folder."""
     net, meta = load_model(model_dir)
     splits = read_splits(data_dir)
     report = evaluate(net, splits)
     report["others"] = score_other_writers(net, data_dir, layout)
+    if labelled is not None:
+        report["others"]["labelled"] = score_labelled(net, labelled)
     report.update({"model": meta.get("version", str(model_dir)), "data_dir": str(data_dir),
                    "data_manifest": layout.manifest(data_dir)["files"]})
     images = look_inside_pictures(net, meta, splits["validation"][0][:5000])

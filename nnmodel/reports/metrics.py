@@ -12,7 +12,8 @@ def confusion_matrix(y_true, y_pred, n_classes: int = 10) -> np.ndarray:
 
 
 def classification_report(y_true, y_pred, n_classes: int = 10) -> dict:
-    """accuracy, per_class [{digit, precision, recall, f1, support}], macro and weighted averages."""
+    """accuracy, per_class [{digit, precision, recall, f1, support}], macro (over the digits that
+    occur, true or predicted) and weighted averages, and the confusion matrix."""
     cm = confusion_matrix(y_true, y_pred, n_classes)
     tp = np.diag(cm).astype(float)
     predicted, support = cm.sum(axis=0), cm.sum(axis=1)
@@ -23,11 +24,12 @@ def classification_report(y_true, y_pred, n_classes: int = 10) -> dict:
     per_class = [{"digit": d, "precision": float(precision[d]), "recall": float(recall[d]),
                   "f1": float(f1[d]), "support": int(support[d])} for d in range(n_classes)]
     weights = support / max(support.sum(), 1)
+    present = (support > 0) | (predicted > 0)  # the macro average is over digits seen (as scikit-learn's)
 
     def average(w):
         return {"precision": float(np.sum(w * precision)), "recall": float(np.sum(w * recall)),
                 "f1": float(np.sum(w * f1))}
 
     return {"accuracy": float(tp.sum() / max(cm.sum(), 1)), "n": int(cm.sum()), "per_class": per_class,
-            "macro": average(np.full(n_classes, 1 / n_classes)), "weighted": average(weights),
+            "macro": average(present / max(present.sum(), 1)), "weighted": average(weights),
             "confusion": cm.tolist()}

@@ -4,6 +4,7 @@ report.json       every number: accuracy per split, per-class precision/recall/F
                   and the same for digits by other writers (optdigits, pen-drawn)
 per_class.csv     one row per digit (test split)        confusion.csv   rows true, columns predicted
 mistakes.csv      the worst test mistakes (most confident wrong answers)
+labelled_mistakes.csv   with `digits evaluate --labelled DIR`: that folder's images read wrong, by file
 report.md         a readable summary          confusion.png / mistakes.png   drawn with Pillow
 """
 from __future__ import annotations
@@ -79,7 +80,13 @@ def markdown(report: dict, title: str) -> str:
 
 
 OTHER_WRITERS = {"optdigits": "UCI optdigits test digits (other writers, 8x8 scans scaled up)",
-                 "drawn": "MNIST test digits redrawn with a round pen of three widths, as in the viewer"}
+                 "drawn": "MNIST test digits redrawn with a round pen of three widths, as in the viewer",
+                 "labelled": "your labelled images"}
+
+
+def describe_set(name: str, r: dict) -> str:
+    """How the report names a set of digits (a labelled folder: with its path)."""
+    return OTHER_WRITERS.get(name, name) + (f" in {r['folder']}" if r.get("folder") else "")
 
 
 def other_writers_markdown(others: dict | None) -> list[str]:
@@ -89,17 +96,35 @@ def other_writers_markdown(others: dict | None) -> list[str]:
     lines = ["", "## Other writers", "", "| digits | accuracy | macro F1 | examples |", "|---|---|---|---|"]
     for name, r in others.items():
         if "missing" in r:
-            lines.append(f"| {name}: {OTHER_WRITERS.get(name, name)} | not scored | | |")
+            lines.append(f"| {name}: {describe_set(name, r)} | not scored | | |")
         else:
-            lines.append(f"| {name}: {OTHER_WRITERS.get(name, name)} | {r['accuracy']:.2%} | "
+            lines.append(f"| {name}: {describe_set(name, r)} | {r['accuracy']:.2%} | "
                          f"{r['macro']['f1']:.4f} | {r['n']:,} |")
     scored = {name: r for name, r in others.items() if "missing" not in r}
     if scored:
         lines += ["", "Read right, per digit (recall):", "", "| digit | " + " | ".join(scored) + " |",
                   "|---" * (len(scored) + 1) + "|"]
-        lines += [f"| {d} | " + " | ".join(f"{r['per_class'][d]['recall']:.2%}" for r in scored.values()) + " |"
+        lines += [f"| {d} | " + " | ".join(_recall(r["per_class"][d]) for r in scored.values()) + " |"
                   for d in range(len(next(iter(scored.values()))["per_class"]))]
     lines += ["", *[f"{r['missing']}" for r in others.values() if "missing" in r]]
+    if "labelled" in scored:
+        lines += labelled_markdown(scored["labelled"])
+    return lines
+
+
+def labelled_markdown(r: dict, shown: int = 20) -> list[str]:
+    """A labelled folder's confusion matrix, its most confident mistakes by file, its unreadable files."""
+    k = len(r["confusion"])
+    lines = ["", f"## Your labelled images ({r['folder']})", "", "Confusion matrix (rows true, columns predicted):", "",
+             "| | " + " | ".join(map(str, range(k))) + " |", "|---" * (k + 1) + "|"]
+    lines += [f"| **{d}** | " + " | ".join(map(str, row)) + " |" for d, row in enumerate(r["confusion"])]
+    if r["mistakes"]:
+        lines += ["", f"Read wrong, most confident first ({len(r['mistakes'])} in labelled_mistakes.csv):", "",
+                  "| file | true | predicted | confidence |", "|---|---|---|---|"]
+        lines += [f"| {m['path']} | {m['true']} | {m['predicted']} | {m['confidence']:.1%} |"
+                  for m in r["mistakes"][:shown]]
+    if r["unreadable"]:
+        lines += ["", f"Left out ({len(r['unreadable'])}): " + "; ".join(r["unreadable"][:shown])]
     return lines
 
 
@@ -108,8 +133,14 @@ def other_writers_rows(others: dict) -> list[dict]:
     scored = {name: r for name, r in others.items() if "missing" not in r}
     if not scored:
         return []
-    return [{"digit": d, **{name: round(r["per_class"][d]["recall"], 4) for name, r in scored.items()}}
+    return [{"digit": d, **{name: round(r["per_class"][d]["recall"], 4) if r["per_class"][d]["support"] else None
+                            for name, r in scored.items()}}
             for d in range(len(next(iter(scored.values()))["per_class"]))]
+
+
+def _recall(digit: dict) -> str:
+    """A digit's recall as a percentage; "n/a" when the set holds none of that digit."""
+    return f"{digit['recall']:.2%}" if digit["support"] else "n/a"
 
 
 def _pct(value) -> str:
@@ -169,6 +200,11 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
         ["test_index", "true", "predicted", "confidence", "p_true"],
         [[m["index"], m["true"], m["predicted"], f"{m['confidence']:.6f}", f"{m['p_true']:.6f}"]
          for m in report.get("mistakes", [])]))
+    labelled = (report.get("others") or {}).get("labelled")
+    if labelled and "mistakes" in labelled:
+        atomic.write_text(folder / "labelled_mistakes.csv", _csv_text(
+            ["path", "true", "predicted", "confidence"],
+            [[m["path"], m["true"], m["predicted"], f"{m['confidence']:.6f}"] for m in labelled["mistakes"]]))
     atomic.write_text(folder / "report.md", markdown(report, title))
     for name, image in (("confusion.png", confusion_png(test["confusion"])),
                         ("mistakes.png", mistakes_png(test_images, report.get("mistakes", []))),
