@@ -79,6 +79,13 @@ def prefect_server(tmp_path_factory):
 
 
 @pytest.fixture
+def server_env(prefect_server) -> dict:
+    """Environment for `digits` commands that should use the session's `prefect server` rather than
+    start a temporary one each (seconds per command); for tests not about the temporary server."""
+    return {"PREFECT_API_URL": prefect_server}
+
+
+@pytest.fixture
 def messy_folder(tmp_path, mnist_raw) -> Path:
     """20 digits, a sub-folder with odd names, and broken, empty, blank and non-image files."""
     folder = tmp_path / "in"

@@ -53,9 +53,10 @@ class Server:
         self.httpd.server_close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served_files(mnist_raw) -> dict[str, bytes]:
-    """The canonical .gz files: from ../shared when present, else re-made from the bundled arrays."""
+    """The canonical .gz files: from ../shared when present, else re-made from the bundled arrays
+    (once per module, at the fastest compression: the pins are of the bytes served)."""
     files = {}
     for key, (name, _) in download.MNIST_GZ_FILES.items():
         if (SHARED_MNIST / name).is_file():
@@ -63,7 +64,7 @@ def served_files(mnist_raw) -> dict[str, bytes]:
         else:
             arr = getattr(mnist_raw, key)
             header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-            files[name] = gzip.compress(header + arr.tobytes(), mtime=0)
+            files[name] = gzip.compress(header + arr.tobytes(), compresslevel=1, mtime=0)
     return files
 
 

@@ -61,7 +61,8 @@ def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifac
     assert statuses == {"low_confidence"}
 
 
-def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered_artifacts, tmp_path, mnist_raw):
+def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered_artifacts, tmp_path, mnist_raw,
+                                                     server_env):
     """Files given on the command line (as a shell glob gives them) are classified like a folder's:
     their row names their folder as given and their name; a file given twice, or also listed by its
     folder, gets one row; a file that is no image is an error row; --out may not be an input file."""
@@ -82,7 +83,7 @@ def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered
     assert [int(r["predicted"]) for r in rows[1:]] == list(mnist_raw.test_labels[:3])
 
     alone = run_digits(["--artifacts", str(registered_artifacts), "predict", "digit-00001.png", "--out",
-                        str(tmp_path / "alone.csv")], cwd=scans)
+                        str(tmp_path / "alone.csv")], cwd=scans, env=server_env)
     assert alone.returncode == 0, alone.stderr
     assert [(r["folder"], r["path"], r["predicted"]) for r in read_csv(tmp_path / "alone.csv")] == [
         (".", "digit-00001.png", str(mnist_raw.test_labels[1]))]
@@ -122,31 +123,32 @@ def test_cli_errors_before_any_work(tmp_path, registered_artifacts, messy_folder
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_cli_exit_codes_strict_and_nothing_readable(tmp_path, registered_artifacts, messy_folder):
+def test_cli_exit_codes_strict_and_nothing_readable(tmp_path, registered_artifacts, messy_folder, server_env):
     out = tmp_path / "o.csv"
-    relaxed = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out)])
+    relaxed = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out)],
+                         env=server_env)
     assert relaxed.returncode == 0, relaxed.stderr
     assert "ERROR" not in relaxed.stderr and "Traceback" not in relaxed.stderr
     assert "error" in relaxed.stderr and "images/s" in relaxed.stderr
     strict = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out),
-                         "--strict"])
+                         "--strict"], env=server_env)
     assert strict.returncode == 1 and "could not be read (--strict)" in strict.stderr
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.png").write_bytes(b"nope")
     nothing = run_digits(["--artifacts", str(registered_artifacts), "predict", str(junk),
-                          "--out", str(tmp_path / "j.csv")])
+                          "--out", str(tmp_path / "j.csv")], env=server_env)
     assert nothing.returncode == 1 and "no file could be read" in nothing.stderr
     assert read_csv(tmp_path / "j.csv")[0]["status"] == "error"
 
 
-def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registered_artifacts, mnist_raw):
+def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registered_artifacts, mnist_raw, server_env):
     folder = tmp_path / "many"
     write_digits(folder, mnist_raw.test_images[:3000])
     out = tmp_path / "resumed.csv"
     args = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out), "--chunk-size", "50",
             "--workers", "1"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, **server_env}
     proc = subprocess.Popen([*DIGITS, *args], env=env, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     parts = batch.parts_dir(out)
@@ -157,11 +159,11 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     proc.wait(30)
     done_before = len(batch.done_keys(out))
     assert 0 < done_before < 3000 and not out.exists()
-    resumed = run_digits(args + ["--resume"])
+    resumed = run_digits(args + ["--resume"], env=server_env)
     assert resumed.returncode == 0, resumed.stderr
     assert "kept from the earlier run" in resumed.stderr
     rows = read_csv(out)
     assert [r["path"] for r in rows] == [f"digit-{i:05d}.png" for i in range(3000)]
-    fresh = run_digits(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:])
+    fresh = run_digits(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:], env=server_env)
     assert fresh.returncode == 0, fresh.stderr
     assert rows == read_csv(tmp_path / "fresh.csv")

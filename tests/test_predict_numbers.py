@@ -81,7 +81,7 @@ def test_flow_reads_one_number_per_file(prefect_harness, registered_artifacts, n
     assert sum(summary["digits"].values()) == sum(int(r["count"]) for r in read)
 
 
-def test_cli_numbers_resume_and_refuses_mixing_kinds(tmp_path, registered_artifacts):
+def test_cli_numbers_resume_and_refuses_mixing_kinds(tmp_path, registered_artifacts, server_env):
     folder = tmp_path / "forms"
     items = random_numbers(5, seed=9)
     paths = write_numbers(folder, items)
@@ -89,18 +89,18 @@ def test_cli_numbers_resume_and_refuses_mixing_kinds(tmp_path, registered_artifa
         path.rename(tmp_path / path.name)  # held back for the resumed run
     out = tmp_path / "numbers.csv"
     base = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--numbers", "--out", str(out)]
-    first = run_digits(base)
+    first = run_digits(base, env=server_env)
     assert first.returncode == 0, first.stderr
     assert len(read_csv(out)[1]) == 3
     for path in paths[3:]:
         (tmp_path / path.name).rename(path)
-    resumed = run_digits([*base, "--resume"])
+    resumed = run_digits([*base, "--resume"], env=server_env)
     assert resumed.returncode == 0, resumed.stderr
     assert "3 kept from the earlier run" in resumed.stderr
     header, rows = read_csv(out)
     assert header == batch.NUMBER_COLUMNS and [r["path"] for r in rows] == [p.name for p in paths]
     before = out.read_bytes()
-    mixed = run_digits([a for a in base if a != "--numbers"] + ["--resume"])
+    mixed = run_digits([a for a in base if a != "--numbers"] + ["--resume"], env=server_env)
     assert mixed.returncode == 1
     assert mixed.stderr.strip().splitlines()[-1] == (f"error: --out {out}: holds whole numbers; resume it with "
                                                      "--numbers, or write another file")
