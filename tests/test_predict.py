@@ -87,6 +87,7 @@ def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered
     assert alone.returncode == 0, alone.stderr
     assert [(r["folder"], r["path"], r["predicted"]) for r in read_csv(tmp_path / "alone.csv")] == [
         (".", "digit-00001.png", str(mnist_raw.test_labels[1]))]
+    assert f"  digit-00001.png: {mnist_raw.test_labels[1]} (" in alone.stderr  # a few files: answers shown too
     before = (scans / "digit-00000.png").read_bytes()
     refused = run_digits(["--artifacts", str(registered_artifacts), "predict", str(scans / "digit-00000.png"),
                           "--out", str(scans / "digit-00000.png")])
@@ -130,6 +131,7 @@ def test_cli_exit_codes_strict_and_nothing_readable(tmp_path, registered_artifac
     assert relaxed.returncode == 0, relaxed.stderr
     assert "ERROR" not in relaxed.stderr and "Traceback" not in relaxed.stderr
     assert "error" in relaxed.stderr and "images/s" in relaxed.stderr
+    assert "digit-00000.png:" not in relaxed.stderr  # 29 files: the answers are in the CSV only
     strict = run_digits(["--artifacts", str(registered_artifacts), "predict", str(messy_folder), "--out", str(out),
                          "--strict"], env=server_env)
     assert strict.returncode == 1 and "could not be read (--strict)" in strict.stderr

@@ -47,6 +47,32 @@ def task_runner_for(workers: int, dask_address: str | None):
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
+SHOW_ROWS = 10  # runs of at most this many files show each file's answer on the terminal
+
+
+def answer_lines(out, numbers: bool) -> list[str]:
+    """One line per row of the CSV `out`: its path, what was read and how sure, or its status (names
+    and messages as the CSV writes them: escaped, so a terminal shows them safely)."""
+    from nnmodel.batch import columns, read_rows
+
+    lines = []
+    for values in read_rows(out):
+        row = dict(zip(columns(numbers), values))
+        path = os.path.normpath(os.path.join(row["folder"], row["path"]))
+        read = row["number"] if numbers else row["predicted"]
+        if row["status"] == "error":
+            message = row["error"]
+            for name in (path, row["path"]):  # the message names the file already: once is enough
+                message = message.removeprefix(f"{name}: ")
+            lines.append(f"  {path}: error: {message}")
+        elif row["status"] == "blank":
+            lines.append(f"  {path}: blank")
+        else:
+            note = "" if row["status"] == "ok" else f", {row['status']}"
+            lines.append(f"  {path}: {read} ({float(row['confidence']):.1%}{note})")
+    return lines
+
+
 def run(args) -> int:
     from nnmodel.atomic import remove_stale
     from nnmodel.batch import check_output, check_resumable, close_pools, output_lock
@@ -76,6 +102,9 @@ def run(args) -> int:
         finally:
             close_pools()
     status = summary["status"]
+    if summary["rows"] <= SHOW_ROWS:  # a few files: their answers on the terminal too
+        for line in answer_lines(out, args.numbers):
+            say(line)
     shown = {s: n for s, n in status.items() if not (args.numbers and s == "several_digits")}
     say(f"{summary['rows']:,} rows: " + ", ".join(f"{n:,} {s}" for s, n in shown.items())
         + (f" ({summary['skipped']:,} kept from the earlier run)" if summary.get("skipped") else ""))
