@@ -91,7 +91,8 @@ def run(args) -> int:
             check_resumable(out, args.numbers)
         predict_flow = prefect_env.import_flows("predict").predict_flow
         workers = args.workers or os.cpu_count() or 1
-        say(f"digits predict: {', '.join(args.folders)} with model {model_dir.name} -> {out}")
+        inputs = ", ".join(args.folders[:3]) + (f" and {len(args.folders) - 3:,} more" if len(args.folders) > 3 else "")
+        say(f"digits predict: {inputs} with model {model_dir.name} -> {out}")
         try:
             with prefect_env.quiet_flow_settings():
                 summary = prefect_env.run_flow(
