@@ -65,10 +65,10 @@ def score_other_writers(net, data_dir: str | os.PathLike, layout: Layout | None 
     return scores
 
 
-def score_labelled(net, folder: str | os.PathLike, worst: int = 200) -> dict:
+def score_labelled(net, folder: str | os.PathLike) -> dict:
     """Metrics of `net` on a folder of labelled images, `<folder>/<digit>/<image>` (e.g. a class's own
-    handwriting), through the shared preprocessing, with its folder, its `worst` most confident
-    mistakes ({path, true, predicted, confidence}) and the files it could not read."""
+    handwriting), through the shared preprocessing, with its folder, every mistake ({path, true,
+    predicted, confidence}, most confident first) and the files it could not read."""
     images, labels, paths, problems = load_labelled(folder)
     if not len(labels):
         raise DataError(f"{folder}: no labelled image could be read (expected <digit>/<image> files)"
@@ -77,7 +77,7 @@ def score_labelled(net, folder: str | os.PathLike, worst: int = 200) -> dict:
     pred = proba.argmax(axis=1)
     report = classification_report(labels, pred, net.n_classes)
     wrong = np.flatnonzero(pred != labels)
-    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:worst]
+    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")]
     report.update({"folder": str(folder), "unreadable": problems,
                    "mistakes": [{"path": str(paths[i]), "true": int(labels[i]), "predicted": int(pred[i]),
                                  "confidence": float(proba[i, pred[i]])} for i in wrong]})
