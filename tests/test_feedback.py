@@ -49,6 +49,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         labelled_files(tmp_path / "nope")
 
 
+@pytest.mark.slow  # three commands in their own processes
 def test_the_feedback_and_models_commands_list_without_an_action(tmp_path, registered_artifacts, mnist_raw):
     """`digits feedback` counts the labelled images per digit; `digits models` lists the versions."""
     from nnmodel.registry import Registry

@@ -116,6 +116,7 @@ def test_a_blank_canvas_shows_no_prediction(viewer):
     assert viewer.prediction is None
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute
 def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
     feedback = registered_artifacts / "feedback"
     four = mnist_raw.test_images[4]
@@ -170,6 +171,7 @@ def test_open_image_file_predicts_it(viewer, mnist_raw, tmp_path, trained_model)
     assert predicted(viewer.root.title()) is not None
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute
 def test_dark_on_light_drawing_is_recognised_the_same(viewer, mnist_raw):
     viewer.dark_on_light.set(True)
     viewer.apply_colours()
@@ -196,6 +198,7 @@ def test_twenty_drawn_digits_are_recognised(viewer, mnist_raw):
     assert right >= 18, f"{right}/20 recognised: (truth, shown) {results}"
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute
 def test_missing_model_explains_how_to_train(tk_root, tmp_path, mnist_raw):
     from gui.model import load_viewer_model, missing_model_help
     from nnmodel.errors import DigitsError
@@ -223,6 +226,7 @@ def test_theta_files_of_the_original_project(tmp_path, trained_model, mnist_raw)
     assert "Theta1.txt" in model.description
 
 
+@pytest.mark.slow  # the quick loop keeps under a minute
 def test_brush_and_colour_keys(viewer, mnist_raw):
     start = viewer.brush.get()
     key(viewer, "bracketright")
