@@ -119,11 +119,18 @@ def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_pa
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium missing: .ci/run installs it (scripts/install-test-tools.sh)")
-def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path):
-    home, art = tmp_path / "home", tmp_path / "artifacts"
+def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnist_raw):
+    """(The run also takes a folder of labelled images, and says how many it added and what it left out.)"""
+    home, art, labelled = tmp_path / "home", tmp_path / "artifacts", tmp_path / "class"
+    write_digits(labelled / "7", mnist_raw.test_images[mnist_raw.test_labels == 7][:4])
+    (labelled / "7" / "junk.png").write_bytes(b"not an image")
     with digits_server(home) as (api, env):
-        done = run_digits(["--artifacts", str(art), "train", "--preset", "quick", "-q"], env=env)
+        done = run_digits(["--artifacts", str(art), "train", "--preset", "quick", "-q", "--feedback", str(labelled)],
+                          env=env)
         assert done.returncode == 0, done.stderr
+        line = next(line for line in done.stderr.splitlines() if line.startswith("feedback: "))
+        assert f"feedback: 4 labelled images from {labelled} added" in line and "1 left out" in line
+        assert "junk.png" in line
         ui, run_id = RUN_LINK.search(done.stderr).groups()
         page = page_text(f"{ui}/runs/flow-run/{run_id}")
         assert "digits-train" in page and "Completed" in page and "Artifacts" in page

@@ -101,12 +101,28 @@ def run_train(args) -> int:
     say(f"model {decision['candidate']}: test {acc['test']:.2%}, validation {acc['validation']:.2%}, "
         f"train {acc['train']:.2%} ({time.perf_counter() - started:.0f} s)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
+    if line := feedback_line(args.layout, decision["data_dir"], args.feedback, args.no_feedback):
+        say(line)
     verdict = "promoted to current" if decision["promoted"] else "kept, not promoted"
     current = f"; current stays {decision['current']}" if not decision["promoted"] and decision["current"] else ""
     say(f"{verdict}: {decision['reason']}{current}")
     say(f"report: {decision['report']}/report.md")
     print(decision["candidate"])
     return 0
+
+
+def feedback_line(layout, data_dir: str, feedback: str | None, no_feedback: bool) -> str | None:
+    """What the run added from the feedback folder: how many labelled images, and what it left out;
+    None when there is no feedback folder to speak of."""
+    if no_feedback:
+        return "feedback: not used (--no-feedback)"
+    record = layout.manifest(data_dir).get("feedback")
+    folder = Path(feedback) if feedback else layout.feedback
+    if not record:
+        return f"feedback: none added (no readable labelled images in {folder})" if folder.is_dir() else None
+    left_out = record.get("left_out") or []
+    more = f"; {len(left_out)} left out, e.g. {left_out[0]}" if left_out else ""
+    return f"feedback: {record['count']:,} labelled images from {record['dir']} added to the training data{more}"
 
 
 def other_writers_line(others: dict) -> str:
