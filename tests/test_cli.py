@@ -71,6 +71,11 @@ def test_missing_labelled_folder_is_one_line_error_before_any_work(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == f"error: --labelled {tmp_path / 'nope'}: no such folder " \
                                                      "(expected <digit>/<image> files)"
     assert not (tmp_path / "a" / "reports").exists()
+    (tmp_path / "class" / "seven").mkdir(parents=True)
+    (tmp_path / "class" / "seven" / "x.png").write_bytes(b"")
+    named = run(["--artifacts", str(tmp_path / "a"), "evaluate", "--labelled", str(tmp_path / "class")])
+    assert named.returncode == 1 and named.stderr.strip().splitlines()[-1].endswith(
+        "no images in its 0-9 folders (expected <digit>/<image> files)")
 
 
 def test_dead_api_url_fails_fast(tmp_path):

@@ -135,8 +135,12 @@ def run_evaluate(args) -> int:
     from nnmodel.registry import Registry
     from nnmodel.reports.render import read_report
 
-    if args.labelled and not Path(args.labelled).is_dir():
-        raise SetupError(f"--labelled {args.labelled}: no such folder (expected <digit>/<image> files)")
+    if args.labelled:
+        from nnmodel.feedback import labelled_files
+
+        if not Path(args.labelled).is_dir() or not labelled_files(args.labelled):
+            problem = "no such folder" if not Path(args.labelled).is_dir() else "no images in its 0-9 folders"
+            raise SetupError(f"--labelled {args.labelled}: {problem} (expected <digit>/<image> files)")
     model_dir = Registry(args.layout).resolve(args.model)
     meta = read_metadata(model_dir)
     data_dir = meta.get("data", {}).get("dir")
