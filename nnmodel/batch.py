@@ -128,24 +128,29 @@ def columns(numbers: bool = False) -> list[str]:
 
 
 def input_folders(inputs: list[str]) -> dict[str, int]:
-    """The CSV's `folder` of each input (a folder as given; a file's folder as given, "." when
-    none) -> the position of the first input that names it: the order of the rows."""
+    """The CSV's `folder` of each input (a folder as given; a file's folder, see file_entry) -> the
+    position of the first input that names it: the order of the rows."""
     order: dict[str, int] = {}
     for i, name in enumerate(inputs):
-        order.setdefault(name if os.path.isdir(name) else (os.path.dirname(name) or "."), i)
+        order.setdefault(name if os.path.isdir(name) else file_entry(name)[0], i)
     return order
+
+
+def file_entry(path: str) -> tuple[str, str]:
+    """(folder, path) of a file given as an input itself: its folder as given ("." when none), its name."""
+    return os.path.dirname(path) or ".", os.path.basename(path)
 
 
 def list_files(folders: list[str], recursive: bool = False) -> tuple[list[tuple[str, str]], list[tuple]]:
     """(folder as given, path relative to it) for every non-hidden directory entry that is not a
     folder (files, links, pipes ...), sorted by their CSV text; plus (folder, path, message) of the
     sub-folders that could not be read (so they are reported as error rows, not silently dropped).
-    An input that is not a folder is one entry itself: (its folder as given or ".", its name)."""
+    An input that is not a folder is one entry itself (file_entry)."""
     entries, errors = [], []
     for folder in folders:
         base = Path(folder)
         if not os.path.isdir(folder):
-            entries.append((os.path.dirname(folder) or ".", os.path.basename(folder)))
+            entries.append(file_entry(folder))
         elif recursive:
             def onerror(exc, folder=folder, base=base):
                 rel = os.path.relpath(exc.filename, base) if exc.filename else "."

@@ -159,7 +159,7 @@ def run_evaluate(args) -> int:
     say("other writers: " + other_writers_line(report.get("others") or {}))
     labelled = (report.get("others") or {}).get("labelled")
     if labelled:
-        wrong = labelled["n"] - sum(row[d] for d, row in enumerate(labelled["confusion"]))
+        wrong = len(labelled["mistakes"])
         left_out = f", {len(labelled['unreadable'])} left out" if labelled["unreadable"] else ""
         listed = " (listed in labelled_mistakes.csv)" if wrong else ""
         say(f"your labelled images: {labelled['accuracy']:.2%} of {labelled['n']:,} read right, {wrong:,} wrong"

@@ -7,15 +7,13 @@ and a change of any of them makes a new layer. Validation and test are never dis
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from nnmodel import atomic, distort
-from nnmodel.data.splits import read_split, read_split_uint8, split_table, write_split
+from nnmodel import distort
+from nnmodel.data.splits import derived_split_layer, read_split, read_split_uint8
 from nnmodel.layout import Layout
 
 LAYER_VERSION = 1
@@ -42,20 +40,19 @@ def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: 
     train_sha = layout.manifest(data_dir)["files"]["train.parquet"]["sha256"]
     recipe = {"train_sha256": train_sha, "copies": int(copies), "kinds": list(kinds), "seed": int(seed),
               "settings": settings()}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
-    target = layout.derived_data_dir(data_dir, "distorted", digest)
-    if (target / "manifest.json").is_file() and (target / "train.parquet").is_file():
+
+    def make():
+        pixels, labels, index = read_split_uint8(data_dir / "train.parquet", with_index=True)
+        images = distort.distorted_copies(pixels.reshape(-1, 28, 28), copies, kinds, seed, labels=labels)
+        return images, np.tile(labels, copies), np.tile(index, copies)
+
+    target, written = derived_split_layer(
+        layout, data_dir, "distorted", recipe, "train", make,
+        "train.parquet: the copies of the base train split, copy by copy, in its order")
+    if written is None:
         log(f"cache hit: {target} already holds these distorted copies")
-        return target
-    pixels, labels, index = read_split_uint8(data_dir / "train.parquet", with_index=True)
-    images = distort.distorted_copies(pixels.reshape(-1, 28, 28), copies, kinds, seed, labels=labels)
-    with atomic.atomic_dir(target) as tmp:
-        sha = write_split(split_table(images, np.tile(labels, copies), np.tile(index, copies)), tmp / "train.parquet")
-        atomic.write_json(tmp / "manifest.json", {
-            **recipe, "digest": digest, "base_data_dir": str(data_dir), "count": len(images),
-            "files": {"train.parquet": {"sha256": sha}},
-            "schema": "train.parquet: the copies of the base train split, copy by copy, in its order"})
-    log(f"wrote {len(images):,} distorted copies ({', '.join(kinds)}) to {target}")
+    else:
+        log(f"wrote {written:,} distorted copies ({', '.join(kinds)}) to {target}")
     return target
 
 

@@ -65,6 +65,27 @@ def write_split(table: pa.Table, path: Path) -> str:
     return digest
 
 
+def derived_split_layer(layout: Layout, data_dir: str | os.PathLike, kind: str, recipe: dict, split: str,
+                        make, schema: str) -> tuple[Path, int | None]:
+    """A layer derived from `data_dir` holding one split, `data/<data>+<kind>-<digest>/<split>.parquet`
+    and manifest.json, named by the digest of `recipe` (everything that decides its bytes). `make()`
+    returns its (images uint8 (n, 28, 28), labels (n,), index (n,)) and runs only when the layer is
+    not there yet; the layer is written atomically. Returns its folder and how many images this call
+    wrote (None when the layer was there)."""
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    target = layout.derived_data_dir(data_dir, kind, digest)
+    name = f"{split}.parquet"
+    if (target / "manifest.json").is_file() and (target / name).is_file():
+        return target, None
+    images, labels, index = make()
+    with atomic.atomic_dir(target) as tmp:
+        sha = write_split(split_table(images, labels, index), tmp / name)
+        atomic.write_json(tmp / "manifest.json", {
+            **recipe, "digest": digest, "base_data_dir": str(data_dir), "count": len(images),
+            "files": {name: {"sha256": sha}}, "schema": schema})
+    return target, len(images)
+
+
 def read_split(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a split: X float32 (n, 784) in [0, 1] and y uint8 (n,)."""
     pixels, labels = read_split_uint8(path)

@@ -26,14 +26,20 @@ def evaluate(net, split_data: dict, worst: int = 36) -> dict:
         pred = proba.argmax(axis=1)
         report["splits"][name] = classification_report(y, pred, net.n_classes)
         if name == "test":
-            wrong = np.flatnonzero(pred != y)
-            order = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")][:worst]
+            order = confident_mistakes(proba, y)[:worst]
             report["mistakes"] = [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]),
                                    "confidence": float(proba[i, pred[i]]), "p_true": float(proba[i, y[i]])}
                                   for i in order]
             report["calibration"] = pictures.calibration(proba, y)
             report["thresholds"] = pictures.threshold_table(proba, y)
     return report
+
+
+def confident_mistakes(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the examples read wrong (proba (n, 10), labels y (n,)), most confident answer first."""
+    pred = proba.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y)
+    return wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")]
 
 
 def look_inside_pictures(net, meta: dict, X_validation=None) -> dict:
@@ -76,11 +82,9 @@ def score_labelled(net, folder: str | os.PathLike) -> dict:
     proba = net.predict_proba(images.reshape(len(images), -1).astype(np.float32) / 255)
     pred = proba.argmax(axis=1)
     report = classification_report(labels, pred, net.n_classes)
-    wrong = np.flatnonzero(pred != labels)
-    wrong = wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")]
     report.update({"folder": str(folder), "unreadable": problems,
                    "mistakes": [{"path": str(paths[i]), "true": int(labels[i]), "predicted": int(pred[i]),
-                                 "confidence": float(proba[i, pred[i]])} for i in wrong]})
+                                 "confidence": float(proba[i, pred[i]])} for i in confident_mistakes(proba, labels)]})
     return report
 
 

@@ -13,9 +13,7 @@ Both return X float32 (n, 784) in [0, 1] and y (n,), or None when the source is 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import json
 import os
 from importlib import metadata
 from pathlib import Path
@@ -23,8 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nnmodel import atomic
-from nnmodel.data.splits import read_split, read_split_uint8, split_table, write_split
+from nnmodel.data.splits import derived_split_layer, read_split, read_split_uint8
 from nnmodel.layout import Layout
 from nnmodel.preprocess import BATCH_PIXELS, preprocess_greys
 from nnmodel.strokes import many_digit_strokes, render
@@ -77,19 +74,15 @@ def drawn_layer(layout: Layout, data_dir: str | os.PathLike, count: int = DRAWN_
     data_dir = Path(data_dir)
     recipe = {"test_sha256": layout.manifest(data_dir)["files"]["test.parquet"]["sha256"], "count": int(count),
               "widths": [int(w) for w in widths], "layer_version": DRAWN_LAYER_VERSION}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
-    target = layout.derived_data_dir(data_dir, "drawn", digest)
-    if (target / "manifest.json").is_file() and (target / "test.parquet").is_file():
-        return read_split(target / "test.parquet")
-    pixels, labels = read_split_uint8(data_dir / "test.parquet")
-    X, y = drawn(pixels.reshape(-1, 28, 28), labels, count, widths)
-    images = np.rint(X * 255).astype(np.uint8).reshape(-1, 28, 28)
-    with atomic.atomic_dir(target) as tmp:
-        sha = write_split(split_table(images, y, np.arange(len(y), dtype=np.int32)), tmp / "test.parquet")
-        atomic.write_json(tmp / "manifest.json", {
-            **recipe, "digest": digest, "base_data_dir": str(data_dir), "count": len(y),
-            "files": {"test.parquet": {"sha256": sha}},
-            "schema": "test.parquet: the first `count` test digits redrawn with each pen width, width by width"})
+
+    def make():
+        pixels, labels = read_split_uint8(data_dir / "test.parquet")
+        X, y = drawn(pixels.reshape(-1, 28, 28), labels, count, widths)
+        return np.rint(X * 255).astype(np.uint8).reshape(-1, 28, 28), y, np.arange(len(y), dtype=np.int32)
+
+    target, _ = derived_split_layer(
+        layout, data_dir, "drawn", recipe, "test", make,
+        "test.parquet: the first `count` test digits redrawn with each pen width, width by width")
     return read_split(target / "test.parquet")
 
 
