@@ -78,6 +78,14 @@ def test_missing_labelled_folder_is_one_line_error_before_any_work(tmp_path):
         "no images in its 0-9 folders (expected <digit>/<image> files)")
 
 
+def test_predict_names_at_most_three_inputs():
+    from flows.cli.predict import named_inputs
+
+    assert named_inputs(["a", "b"]) == "a, b"
+    assert named_inputs(["a", "b", "c"]) == "a, b, c"
+    assert named_inputs([f"f{i}.png" for i in range(5000)]) == "f0.png, f1.png, f2.png and 4,997 more"
+
+
 def test_dead_api_url_fails_fast(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,6 +41,7 @@ def test_the_server_is_found_by_every_command_and_stops_without_leftovers(tmp_pa
     with digits_server(home) as (api, env):
         status = run_digits(["server", "status"], env=env)
         assert status.returncode == 0 and f"API {api}" in status.stdout and "UI  http://127.0.0.1:" in status.stdout
+        assert run_digits(["server"], env=env).stdout == status.stdout  # no action: the status
         done = run_digits([*art, "predict", str(folder), "--out", str(tmp_path / "a.csv")], env=env)
         assert done.returncode == 0, done.stderr
         ui, run_id = RUN_LINK.search(done.stderr).groups()

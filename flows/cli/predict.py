@@ -47,6 +47,12 @@ def task_runner_for(workers: int, dask_address: str | None):
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
+def named_inputs(paths: list[str], shown: int = 3) -> str:
+    """The inputs for a message: the first `shown`, then how many more (a shell glob can give thousands)."""
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more:,} more" if more > 0 else "")
+
+
 SHOW_ROWS = 10  # runs of at most this many files show each file's answer on the terminal
 
 
@@ -91,8 +97,7 @@ def run(args) -> int:
             check_resumable(out, args.numbers)
         predict_flow = prefect_env.import_flows("predict").predict_flow
         workers = args.workers or os.cpu_count() or 1
-        inputs = ", ".join(args.folders[:3]) + (f" and {len(args.folders) - 3:,} more" if len(args.folders) > 3 else "")
-        say(f"digits predict: {inputs} with model {model_dir.name} -> {out}")
+        say(f"digits predict: {named_inputs(args.folders)} with model {model_dir.name} -> {out}")
         try:
             with prefect_env.quiet_flow_settings():
                 summary = prefect_env.run_flow(
