@@ -27,9 +27,9 @@ PLAIN_TRAIN = """
 import sys
 from nnmodel import training
 from nnmodel.data import raw, splits, with_feedback
-from nnmodel.layout import Layout
+from nnmodel.store.layout import Layout
 from nnmodel.reports.evaluate import evaluate_model
-from nnmodel.runs import new_run_id
+from nnmodel.store.runs import new_run_id
 layout, quiet = Layout(sys.argv[1]), (lambda m: None)
 data = with_feedback.fold_feedback(layout, splits.prepare_data(layout, raw.fetch_raw(layout, log=quiet), log=quiet),
                                    log=quiet)

@@ -12,9 +12,9 @@ import os
 import statistics
 import time
 
-from nnmodel import distort
 from nnmodel.data.readers import read_bundled
-from nnmodel.presets import PRESETS
+from nnmodel.images import distort
+from nnmodel.model.presets import PRESETS
 
 MIXES = [("affine",), ("elastic",), ("stroke",), ("blur",), ("style",),
          tuple(PRESETS["default"]["distortions"]),  # the default and best presets' mix

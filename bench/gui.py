@@ -27,16 +27,16 @@ import numpy as np
 
 from gui.model import load_viewer_model
 from nnmodel.data.readers import read_bundled
-from nnmodel.layout import Layout
-from nnmodel.preprocess import preprocess_image
-from nnmodel.strokes import digit_strokes, render
+from nnmodel.images.preprocess import preprocess_image
+from nnmodel.images.strokes import digit_strokes, render
+from nnmodel.store.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def open_seconds(artifacts: Path) -> float:
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--artifacts", str(artifacts), "gui"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--artifacts", str(artifacts), "gui"],
                             cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "^digits"], check=True,

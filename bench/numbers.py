@@ -1,4 +1,4 @@
-"""Reading whole numbers: accuracy and speed of nnmodel.numbers.read_numbers on generated images.
+"""Reading whole numbers: accuracy and speed of nnmodel.images.numbers.read_numbers on generated images.
 
 --count images of 1- to 6-digit numbers built from MNIST test digits (tests/helpers/number_images.py:
 uneven grey paper, JPEG and PNG, heights +-15%, baseline jitter, gaps from wide to touching, specks),
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.make_png_folder import write_pngs
-from nnmodel.batch import classify_files
+from nnmodel.batch.classify import classify_files
 from nnmodel.errors import DataError, SetupError
-from nnmodel.layout import Layout
-from nnmodel.modelfile import load_model
-from nnmodel.numbers import read_numbers
-from nnmodel.registry import Registry
+from nnmodel.images.numbers import read_numbers
+from nnmodel.model.modelfile import load_model
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
 from tests.helpers.number_images import random_numbers, write_numbers
 
 
@@ -44,8 +44,8 @@ def model_folder(explicit: str | None, tmp: Path) -> tuple[Path, str]:
         return Registry(Layout.locate()).resolve(), "the current registered model"
     except SetupError:
         from nnmodel.data.readers import read_bundled
-        from nnmodel.modelfile import save_model
-        from nnmodel.network import Network
+        from nnmodel.model.mlp import Network
+        from nnmodel.model.modelfile import save_model
 
         raw = read_bundled()
         X = raw.train_images.reshape(-1, 784) / np.float32(255)

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from bench.make_png_folder import write_pngs
-from flows.cli import prefect_env
-from nnmodel.layout import Layout
+from cli import prefect_env
+from nnmodel.store.layout import Layout
 from tests.helpers.processes import DIGITS, running_prefect_server
 
 prefect_env.configure()
@@ -51,8 +51,8 @@ def bare_decode(paths: list[str], workers: int) -> float:
 
 
 def plain_loop(paths: list[str], model_dir: Path, out: Path) -> float:
-    from nnmodel.modelfile import load_model
-    from nnmodel.preprocess import preprocess_image
+    from nnmodel.images.preprocess import preprocess_image
+    from nnmodel.model.modelfile import load_model
 
     net, _ = load_model(model_dir)
     started = time.perf_counter()
@@ -68,7 +68,7 @@ def plain_loop(paths: list[str], model_dir: Path, out: Path) -> float:
 def model_for_bench(tmp: Path) -> Path:
     """The current registered model if there is one, else a quickly trained 784-100-10 model."""
     from nnmodel.errors import SetupError
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     try:
         return Registry(Layout.locate()).resolve()
@@ -76,8 +76,8 @@ def model_for_bench(tmp: Path) -> Path:
         import numpy as np
 
         from nnmodel.data.readers import read_bundled
-        from nnmodel.modelfile import save_model
-        from nnmodel.network import Network
+        from nnmodel.model.mlp import Network
+        from nnmodel.model.modelfile import save_model
 
         raw = read_bundled()
         net = Network(hidden_sizes=(100,), max_iter=20).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
@@ -98,9 +98,9 @@ def main() -> None:
         folder = tmp / "png"
         paths = [str(p) for p in write_pngs(folder, args.count)]
         artifacts = registered_copy(model_for_bench(tmp), tmp / "artifacts")
-        from flows.cli.predict import task_runner_for
+        from cli.predict import task_runner_for
         from flows.predict import predict_flow
-        from nnmodel.registry import Registry
+        from nnmodel.store.registry import Registry
 
         model_dir = str(Registry(artifacts).resolve())
         flow = predict_flow.with_options(task_runner=task_runner_for(args.workers, None))
@@ -140,7 +140,7 @@ def registered_copy(model_dir: Path, root: Path) -> Path:
     """An artifacts folder whose registry holds a copy of `model_dir` as current."""
     import shutil
 
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     registry = Registry(root)
     with registry.new_version() as (staging, version):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.make_png_folder import write_pngs
 from bench.predict import model_for_bench
-from flows.cli import prefect_env
+from cli import prefect_env
 
 prefect_env.configure()
 
@@ -44,10 +44,11 @@ def main() -> None:
     args = parser.parse_args()
     from PIL import Image
 
-    from flows.cli.predict import task_runner_for
+    from cli.predict import task_runner_for
     from flows.predict import predict_flow
-    from nnmodel.batch import classify_files
-    from nnmodel.preprocess import file_grey, load_image, preprocess_files, to_grey
+    from nnmodel.batch.classify import classify_files
+    from nnmodel.images.decode import file_grey, load_image, to_grey
+    from nnmodel.images.preprocess import preprocess_files
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from nnmodel.data import raw, splits
-from nnmodel.layout import Layout
+from nnmodel.store.layout import Layout
 
 
 def prepared_data() -> Path:
@@ -53,8 +53,8 @@ def main() -> None:
         others, distort_seconds = {}, 0.0
     else:
         from nnmodel.data.distorted import distort_for_recipe, training_data
-        from nnmodel.network import Network
-        from nnmodel.presets import network_params
+        from nnmodel.model.mlp import Network
+        from nnmodel.model.presets import network_params
         from nnmodel.reports.evaluate import score_other_writers
 
         overrides = {"seed": args.seed, "max_iter": args.maxiter}

@@ -65,12 +65,12 @@ def command(preset: str, runs: int) -> None:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "flows.cli", "--artifacts", tmp, "train", "--preset", preset,
+            done = subprocess.run([sys.executable, "-m", "cli", "--artifacts", tmp, "train", "--preset", preset,
                                    "--quiet"], capture_output=True, text=True, cwd=ROOT)
             seconds = time.perf_counter() - started
             if done.returncode:
                 raise SystemExit(done.stderr[-2000:])
-            from nnmodel.registry import Registry
+            from nnmodel.store.registry import Registry
 
             metrics = Registry(tmp).metadata(done.stdout.strip().splitlines()[-1])["metrics"]
             row = {"seconds": seconds, **{k: v["accuracy"] for k, v in metrics.items()}}

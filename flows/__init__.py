@@ -1,1 +1,1 @@
-"""Prefect flows (composition of the tasks in `tasks/`) and the `digits` command line (`flows.cli`)."""
+"""Prefect flows (composition of the tasks in `tasks/`) and the `digits` command line (`cli`)."""

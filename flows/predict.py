@@ -16,8 +16,9 @@ def predict_flow(folders: list[str], out: str, model_dir: str | None = None, art
     """plan -> classify chunks in parallel -> merge; returns the summary.
 
     The model is `model_dir`, else version `model` (default: the current one) of `artifacts`.
-    Chunks run concurrently on the flow's task runner; with `processes` > 0 each chunk's CPU work
-    goes to a local process pool of that size (use 0 on Dask, whose workers are processes already).
+    Chunks run concurrently on the flow's task runner; `processes` > 0 sends each chunk's CPU work to
+    the local pool of that size that the caller opened (nnmodel.batch.pool.local_pool, as `digits
+    predict` does); 0 runs it in the task's own thread (on Dask, whose workers are processes already).
     `numbers`: read each image as a whole number (one row per file, see nnmodel.batch)."""
     if model_dir is None:
         model_dir = resolve_model(artifacts, model)

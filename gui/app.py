@@ -8,7 +8,6 @@ example, c/Escape clear, Ctrl+O open an image, [ and ] change the brush, i swaps
 from __future__ import annotations
 
 import os
-import threading
 import time
 import tkinter as tk
 from pathlib import Path
@@ -21,10 +20,10 @@ from gui.inside import LookInside
 from gui.model import ViewerModel
 from gui.number_strip import NumberStrip
 from nnmodel.errors import DigitsError
-from nnmodel.feedback import save_feedback
-from nnmodel.local_server import emit, feedback_event
-from nnmodel.numbers import read_number
-from nnmodel.preprocess import Preprocessed, as_grey, preprocess_image
+from nnmodel.images.decode import as_grey
+from nnmodel.images.numbers import read_number
+from nnmodel.images.preprocess import Preprocessed, preprocess_image
+from nnmodel.store.feedback import save_feedback
 
 CANVAS = 280                      # drawing area in pixels: 10x the MNIST 28x28
 NUMBER_WIDTH = 3 * CANVAS         # the wider canvas of number mode (a few digits on one line)
@@ -39,8 +38,9 @@ class DigitsViewer:
 
     def __init__(self, root: tk.Tk, model: ViewerModel | None, feedback_dir: str | os.PathLike,
                  model_help: str = "", brush: int = 20, dark_on_light: bool = False, look_inside: bool = False,
-                 number: bool = False):
+                 number: bool = False, on_saved=None):
         self.root, self.model, self.feedback_dir = root, model, Path(feedback_dir)
+        self.on_saved = on_saved                     # on_saved(path, digit) after each saved correction
         self.number_mode = tk.BooleanVar(value=number)
         self.ink = Image.new("L", self.canvas_size, 0)
         self.pen = ImageDraw.Draw(self.ink)
@@ -393,7 +393,8 @@ class DigitsViewer:
         else:
             self.clear()
             self.status.configure(text=f"Saved as {digit}: {path}")
-        tell_the_server(self.feedback_dir.parent, path, digit)
+        if self.on_saved is not None:
+            self.on_saved(path, digit)
         return path
 
     def select_digit(self, k: int) -> None:
@@ -406,23 +407,17 @@ class DigitsViewer:
         self._show_bars(chosen.proba, chosen.digit)
 
 
-def tell_the_server(artifacts: Path, image: Path, label: int) -> None:
-    """A feedback event for a Prefect server, when one is up (retrains can start on them), sent from a
-    background thread so the window never waits on the network."""
-    event = feedback_event(artifacts, image, label)
-    threading.Thread(target=emit, args=([event],), daemon=True, name="feedback-event").start()
-
-
 def run(model: ViewerModel | None, feedback_dir: str | os.PathLike, model_help: str = "",
         open_path: str | None = None, brush: int = 20, dark_on_light: bool = False, look_inside: bool = False,
-        number: bool = False) -> int:
-    """Open the window and run until it is closed."""
+        number: bool = False, on_saved=None) -> int:
+    """Open the window and run until it is closed; `on_saved(path, digit)` is called after each
+    correction saved with a digit key."""
     try:
         root = tk.Tk(className="digits")
     except tk.TclError as exc:
         raise DigitsError(f"cannot open a window ({exc}); is a display available (DISPLAY)?") from None
     viewer = DigitsViewer(root, model, feedback_dir, model_help, brush=brush, dark_on_light=dark_on_light,
-                          look_inside=look_inside, number=number)
+                          look_inside=look_inside, number=number, on_saved=on_saved)
     viewer.apply_inside()
     if open_path:
         viewer.open_image(open_path)

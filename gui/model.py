@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnmodel.errors import DigitsError
-from nnmodel.layout import Layout
-from nnmodel.modelfile import load_model
-from nnmodel.network import Network
-from nnmodel.original import load_thetas
-from nnmodel.registry import Registry
+from nnmodel.model.mlp import Network
+from nnmodel.model.modelfile import load_model
+from nnmodel.model.original import load_thetas
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
 
 
 @dataclass

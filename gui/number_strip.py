@@ -15,7 +15,7 @@ BARS_H = 40
 
 
 class NumberStrip(ttk.Frame):
-    """`show(read)` (a nnmodel.numbers.NumberRead) updates the strip; `selected` is the index of the
+    """`show(read)` (a nnmodel.images.numbers.NumberRead) updates the strip; `selected` is the index of the
     selected digit (None when there is none)."""
 
     def __init__(self, parent, on_select=None):

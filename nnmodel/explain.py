@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nnmodel.mlp import activate, activation_slope, forward
+from nnmodel.model.dense import activate, activation_slope, forward
 
 SIDE = 28                   # MNIST images are SIDE x SIDE pixels
 FOR = (202, 0, 32)          # red: evidence for the answer, positive weights

@@ -14,16 +14,16 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from nnmodel import modelfile, original
 from nnmodel.data.distorted import training_data
 from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
-from nnmodel.layout import Layout
-from nnmodel.network import Network
-from nnmodel.presets import network_params
-from nnmodel.registry import Registry
+from nnmodel.model import modelfile, original
+from nnmodel.model.mlp import Network
+from nnmodel.model.presets import network_params
 from nnmodel.reports.evaluate import read_test_pixels
 from nnmodel.reports.render import read_report, write_report
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
 
 
 def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, preset: str = "default",

@@ -17,8 +17,8 @@ from PIL import ImageGrab
 from gui.app import DigitsViewer
 from gui.model import load_viewer_model
 from nnmodel.data.readers import read_bundled
-from nnmodel.layout import Layout
-from nnmodel.strokes import digit_strokes
+from nnmodel.images.strokes import digit_strokes
+from nnmodel.store.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from nnmodel.data import distorted, raw, splits, with_feedback
-from nnmodel.layout import Layout
+from nnmodel.store.layout import Layout
 
 
 def retry_on_network_error(task, task_run, state) -> bool:

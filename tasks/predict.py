@@ -4,9 +4,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nnmodel import batch
-from nnmodel.layout import Layout
-from nnmodel.registry import Registry
+from nnmodel.batch import classify, parts, plan
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
@@ -19,18 +19,18 @@ def resolve_model(artifacts: str, version: str | None = None) -> str:
 def plan_batch(folders: list[str], out: str, recursive: bool, chunk_size: int | None, resume: bool,
                workers: int = 1, numbers: bool = False) -> dict:
     """List the files, drop those already done (when resuming), cut the rest into chunks."""
-    return batch.plan_batch(folders, out, recursive, chunk_size, resume, workers, numbers)
+    return plan.plan_batch(folders, out, recursive, chunk_size, resume, workers, numbers)
 
 
 @task(name="classify-chunk", retries=1, retry_delay_seconds=0, cache_policy=NO_CACHE)
 def classify_chunk(model_dir: str, files: list, part: str, min_confidence: float = 0.0, processes: int = 0,
                    numbers: bool = False) -> dict:
     """Classify one chunk of files (or read them as numbers) into its part file (atomically); returns its counts."""
-    return batch.classify_chunk(model_dir, files, part, min_confidence, processes, numbers)
+    return classify.classify_chunk(model_dir, files, part, min_confidence, processes, numbers)
 
 
 @task(name="merge-predictions", cache_policy=NO_CACHE)
 def merge_predictions(out: str, folders: list[str], resume: bool, started: float, counts: list[dict],
                       numbers: bool = False) -> dict:
     """Merge the part files into the final CSV (atomically) and write `<out>.summary.json`."""
-    return batch.merge_predictions(out, folders, resume, started, counts, numbers)
+    return parts.merge_predictions(out, folders, resume, started, counts, numbers)

@@ -12,10 +12,11 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from nnmodel import runs, training
-from nnmodel.layout import Layout
+from nnmodel import training
 from nnmodel.progress import COSTLY_REPORT_SECONDS, TrainingProgress, at_most_every
 from nnmodel.reports import evaluate, render
+from nnmodel.store import runs
+from nnmodel.store.layout import Layout
 
 
 @task(name="start-training-run", cache_policy=NO_CACHE)

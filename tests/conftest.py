@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows.cli import prefect_env
+from cli import prefect_env
 from tests.helpers.data import write_digits
 from tests.helpers.processes import running_prefect_server
 
@@ -43,8 +43,8 @@ def artifacts(tmp_path) -> Path:
 def trained_model(mnist_raw, tmp_path_factory) -> Path:
     """A small real model, 784-64-10 on 20,000 training images (about 95% test accuracy, 4 s to
     train), saved once per session; its folder."""
-    from nnmodel import modelfile
-    from nnmodel.network import Network
+    from nnmodel.model import modelfile
+    from nnmodel.model.mlp import Network
 
     X = mnist_raw.train_images[:20000].reshape(-1, 784).astype(np.float32) / 255
     net = Network(hidden_sizes=(64,), max_iter=50, copies=0).fit(X, mnist_raw.train_labels[:20000])
@@ -60,7 +60,7 @@ def registered_artifacts(trained_model, tmp_path) -> Path:
     """An artifacts folder whose registry holds `trained_model` as the current version."""
     import shutil
 
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     root = tmp_path / "artifacts"
     registry = Registry(root)

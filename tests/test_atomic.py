@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from nnmodel import atomic
-from nnmodel.layout import Layout
+from nnmodel.store import atomic
+from nnmodel.store.layout import Layout
 
 
 def dead_pid() -> int:

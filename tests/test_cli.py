@@ -79,7 +79,7 @@ def test_missing_labelled_folder_is_one_line_error_before_any_work(tmp_path):
 
 
 def test_predict_names_at_most_three_inputs():
-    from flows.cli.predict import named_inputs
+    from cli.predict import named_inputs
 
     assert named_inputs(["a", "b"]) == "a, b"
     assert named_inputs(["a", "b", "c"]) == "a, b, c"

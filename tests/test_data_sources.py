@@ -10,7 +10,7 @@ import scipy.io
 from nnmodel.data import digests, download, readers
 from nnmodel.data import raw as raw_layer
 from nnmodel.errors import DataError
-from nnmodel.layout import Layout
+from nnmodel.store.layout import Layout
 from tests.helpers.data import SHARED_MNIST, idx_bytes, tiny_raw
 
 

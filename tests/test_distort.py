@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnmodel import distort
-from nnmodel.distort import distorted_copies, shift_images, with_distorted_copies
+from nnmodel.images import distort
+from nnmodel.images.distort import distorted_copies, shift_images, with_distorted_copies
 
 ALL = ("style", "affine", "elastic", "stroke", "blur")
 

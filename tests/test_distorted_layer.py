@@ -7,8 +7,8 @@ import pytest
 
 from nnmodel.data import distorted, splits
 from nnmodel.data import raw as raw_layer
-from nnmodel.layout import Layout
-from nnmodel.network import Network
+from nnmodel.model.mlp import Network
+from nnmodel.store.layout import Layout
 from tests.helpers.data import tiny_raw
 
 
@@ -59,7 +59,7 @@ def test_the_layer_is_a_cache_hit_and_any_change_is_a_new_layer(data_dir):
 def test_distorted_training_reads_distorted_digits_better(mnist_raw):
     """The same small network and iterations, with and without two distorted copies of each image:
     on distorted validation digits it has never seen, the distorted training wins."""
-    from nnmodel.distort import distorted_copies
+    from nnmodel.images.distort import distorted_copies
 
     kinds = ("affine", "elastic", "stroke", "blur")
     X = mnist_raw.train_images[:3000].reshape(-1, 784).astype(np.float32) / 255

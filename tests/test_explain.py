@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from nnmodel import explain
-from nnmodel.mlp import ACTIVATIONS, forward, init_params
-from nnmodel.network import Network
+from nnmodel.model.dense import ACTIVATIONS, forward, init_params
+from nnmodel.model.mlp import Network
 
 
 @pytest.fixture(scope="module")
 def net(trained_model):
-    from nnmodel.modelfile import load_model
+    from nnmodel.model.modelfile import load_model
 
     return load_model(trained_model)[0]
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from nnmodel.errors import DataError
-from nnmodel.feedback import labelled_files, load_feedback, save_feedback
+from nnmodel.store.feedback import labelled_files, load_feedback, save_feedback
 
 
 def test_saves_never_overwrite_and_leave_no_temp_files(tmp_path, mnist_raw):
@@ -52,7 +52,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 @pytest.mark.slow  # three commands in their own processes
 def test_the_feedback_and_models_commands_list_without_an_action(tmp_path, registered_artifacts, mnist_raw):
     """`digits feedback` counts the labelled images per digit; `digits models` lists the versions."""
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
     from tests.helpers.processes import run_digits
 
     art = ["--artifacts", str(tmp_path / "a")]

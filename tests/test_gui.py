@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnmodel.strokes import digit_strokes
+from nnmodel.images.strokes import digit_strokes
 from tests.helpers.viewer import (
     PAUSE,
     TITLE,
@@ -144,8 +144,8 @@ def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
 
 
 def test_open_image_file_predicts_it(viewer, mnist_raw, tmp_path, trained_model):
-    from nnmodel.modelfile import load_model
-    from nnmodel.preprocess import preprocess_image
+    from nnmodel.images.preprocess import preprocess_image
+    from nnmodel.model.modelfile import load_model
 
     # a test digit as a photo would arrive: dark ink on light paper, RGB, larger, off-centre
     digit = Image.fromarray(255 - mnist_raw.test_images[2]).resize((120, 120), Image.Resampling.BICUBIC)
@@ -215,8 +215,8 @@ def test_missing_model_explains_how_to_train(tk_root, tmp_path, mnist_raw):
 
 def test_theta_files_of_the_original_project(tmp_path, trained_model, mnist_raw):
     from gui.model import load_viewer_model
-    from nnmodel.modelfile import load_model
-    from nnmodel.original import save_thetas
+    from nnmodel.model.modelfile import load_model
+    from nnmodel.model.original import save_thetas
 
     net, _ = load_model(trained_model)
     save_thetas(net, tmp_path)
@@ -266,8 +266,8 @@ def test_the_look_inside_panel_follows_the_drawing_live(viewer, mnist_raw):
 
 def clearly_drawn(viewer, mnist_raw, label: int) -> int:
     """The first test image of `label` that the model reads right, with p > 0.9, when drawn alone."""
-    from nnmodel.preprocess import preprocess_image
-    from nnmodel.strokes import render
+    from nnmodel.images.preprocess import preprocess_image
+    from nnmodel.images.strokes import render
 
     for i in np.flatnonzero(mnist_raw.test_labels == label)[:50]:
         pixels = preprocess_image(render(digit_strokes(mnist_raw.test_images[i]))).pixels.reshape(1, 784)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("xdotool") is None,
 
 def run_cli(args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
 
 

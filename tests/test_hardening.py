@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmodel import batch
+from nnmodel.batch import cells, classify, listing, output, parts, plan
+from nnmodel.batch import rows as csv_rows
 from nnmodel.errors import SetupError, StorageError
 from tests.helpers.data import write_digits
 from tests.helpers.filesystems import tmpfs
@@ -53,7 +54,7 @@ def odd_folder(tmp_path, mnist_raw) -> Path:
 def classify_in_thread(model_dir, files, timeout=60):
     """classify_files, failing the test instead of hanging if something blocks (a pipe opened)."""
     box = {}
-    worker = threading.Thread(target=lambda: box.update(rows=batch.classify_files(model_dir, files)), daemon=True)
+    worker = threading.Thread(target=lambda: box.update(rows=classify.classify_files(model_dir, files)), daemon=True)
     worker.start()
     worker.join(timeout)
     assert not worker.is_alive(), "classifying blocked (a special file was opened for reading?)"
@@ -61,12 +62,12 @@ def classify_in_thread(model_dir, files, timeout=60):
 
 
 def test_every_entry_that_is_not_a_folder_gets_exactly_one_row(odd_folder, trained_model, mnist_raw):
-    files, errors = batch.list_files([str(odd_folder)])
+    files, errors = listing.list_files([str(odd_folder)])
     names = [rel for _, rel in files]
     assert not errors and "linked folder" not in names
     assert sorted(names) == sorted([*ODD_NAMES, "a pipe.png", "dangling.png", "loop1.png", "loop2.png",
                                     "device.png", "linked.png", "a socket.png"])
-    rows = {batch.uncell(r[batch.COL["path"]]): dict(zip(batch.COLUMNS, r))
+    rows = {cells.uncell(r[csv_rows.COL["path"]]): dict(zip(csv_rows.COLUMNS, r))
             for r in classify_in_thread(str(trained_model), files)}
     assert len(rows) == len(files)
     for name in ODD_NAMES:  # the odd names are read like any other file
@@ -82,15 +83,15 @@ def test_every_entry_that_is_not_a_folder_gets_exactly_one_row(odd_folder, train
 
 
 def test_the_csv_is_valid_utf8_quotes_cr_lf_and_neutralises_formulas(odd_folder, trained_model, tmp_path):
-    files, _ = batch.list_files([str(odd_folder)])
+    files, _ = listing.list_files([str(odd_folder)])
     out = tmp_path / "out.csv"
-    batch.write_part(out, classify_in_thread(str(trained_model), files))
+    parts.write_part(out, classify_in_thread(str(trained_model), files))
     raw = out.read_bytes()
     raw.decode("utf-8")                                          # valid UTF-8 whatever the names' bytes
     rows = read_csv(out)
     assert len(rows) == len(files)                               # CR/LF inside names did not break rows
     paths = [r["path"] for r in rows]
-    assert {batch.uncell(p) for p in paths} == {rel for _, rel in files}  # and every name round-trips
+    assert {cells.uncell(p) for p in paths} == {rel for _, rel in files}  # and every name round-trips
     assert "caf\\xe9-latin1.png" in paths and "back\\\\slash.png" in paths
     for p in paths:  # nothing a spreadsheet would evaluate
         assert not p.startswith(("=", "+", "-", "@", "\t", "\r")), p
@@ -105,20 +106,20 @@ def test_the_csv_is_valid_utf8_quotes_cr_lf_and_neutralises_formulas(odd_folder,
 
 @pytest.mark.parametrize("name", ["ok.png", os.fsdecode(b"\xff\xfe.png"), "a\\xff.png", "'=x", "=x", "\\", "''"])
 def test_cells_round_trip(name):
-    assert batch.uncell(batch.cell(name)) == name
-    assert batch.cell(name).encode("utf-8")
+    assert cells.uncell(cells.cell(name)) == name
+    assert cells.cell(name).encode("utf-8")
 
 
 def test_resume_after_odd_names_keeps_every_row_once(odd_folder, trained_model, tmp_path):
-    files, _ = batch.list_files([str(odd_folder)])
+    files, _ = listing.list_files([str(odd_folder)])
     out = tmp_path / "out.csv"
-    batch.write_part(batch.part_path(out, 0), classify_in_thread(str(trained_model), files[:5]))
-    plan = batch.plan_batch([str(odd_folder)], out, resume=True)
-    assert plan["skipped"] == 5 and sum(len(f) for _, f in plan["chunks"]) == len(files) - 5
-    for part, chunk in plan["chunks"]:
-        batch.write_part(Path(part), classify_in_thread(str(trained_model), chunk))
-    batch.merge_parts(out, [str(odd_folder)], resume=True)
-    assert sorted(batch.uncell(r["path"]) for r in read_csv(out)) == sorted(rel for _, rel in files)
+    parts.write_part(parts.part_path(out, 0), classify_in_thread(str(trained_model), files[:5]))
+    the_plan = plan.plan_batch([str(odd_folder)], out, resume=True)
+    assert the_plan["skipped"] == 5 and sum(len(f) for _, f in the_plan["chunks"]) == len(files) - 5
+    for part, chunk in the_plan["chunks"]:
+        parts.write_part(Path(part), classify_in_thread(str(trained_model), chunk))
+    parts.merge_parts(out, [str(odd_folder)], resume=True)
+    assert sorted(cells.uncell(r["path"]) for r in read_csv(out)) == sorted(rel for _, rel in files)
 
 
 def test_an_output_that_would_overwrite_or_join_the_inputs_is_refused(tmp_path, mnist_raw):
@@ -128,27 +129,27 @@ def test_an_output_that_would_overwrite_or_join_the_inputs_is_refused(tmp_path, 
     for out, recursive in [(folder / "digit-00000.png", False), (folder / "new.csv", False),
                            (folder / "sub" / "x.csv", True)]:
         with pytest.raises(SetupError, match="is inside the folder being classified"):
-            batch.check_output(out, [str(folder)], recursive)
+            output.check_output(out, [str(folder)], recursive)
     with pytest.raises(SetupError, match="is a folder"):
-        batch.check_output(folder, [str(tmp_path / "elsewhere")])
-    assert batch.check_output(folder / "sub" / "x.csv", [str(folder)], recursive=False) == folder / "sub" / "x.csv"
+        output.check_output(folder, [str(tmp_path / "elsewhere")])
+    assert output.check_output(folder / "sub" / "x.csv", [str(folder)], recursive=False) == folder / "sub" / "x.csv"
 
 
 def test_one_csv_has_one_writer_at_a_time(tmp_path):
     out = tmp_path / "out.csv"
-    with batch.output_lock(out), pytest.raises(SetupError, match="another digits predict is writing it"), \
-            batch.output_lock(out):
+    with output.output_lock(out), pytest.raises(SetupError, match="another digits predict is writing it"), \
+            output.output_lock(out):
         pass
-    with batch.output_lock(out):  # released at the end of the block
+    with output.output_lock(out):  # released at the end of the block
         pass
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
     with tmpfs(tmp_path / "small", "64k") as small:
         (small / "earlier.csv").write_text("kept\n")
-        rows = [batch.error_row("f", f"{i:05d}.png", "x" * 200) for i in range(2000)]  # ~500 KB
+        rows = [csv_rows.error_row("f", f"{i:05d}.png", "x" * 200) for i in range(2000)]  # ~500 KB
         with pytest.raises(StorageError, match=r"out.csv: No space left on device") as caught:
-            batch.write_part(small / "out.csv", rows)
+            parts.write_part(small / "out.csv", rows)
         assert "\n" not in str(caught.value)
         assert sorted(p.name for p in small.iterdir()) == ["earlier.csv"]
         assert (small / "earlier.csv").read_text() == "kept\n"
@@ -157,7 +158,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
 def test_a_read_only_place_is_refused_before_any_work(tmp_path):
     with tmpfs(tmp_path / "ro", "64k", read_only=True) as read_only, \
             pytest.raises(StorageError, match="Read-only file system"):
-        batch.check_output(read_only / "out.csv", [str(tmp_path / "in")])
+        output.check_output(read_only / "out.csv", [str(tmp_path / "in")])
 
 
 # ---------------------------------------------------------------------------------- the real command

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from nnmodel import mlp as network
-from nnmodel.network import Network
+from nnmodel.model import dense as network
+from nnmodel.model.mlp import Network
 
 
 def small_problem(seed=0, m=12, sizes=(6, 5, 4, 3)):
@@ -100,8 +100,8 @@ def test_float32_path_agrees_with_float64():
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_sparse_row_blocks_give_the_dense_cost_and_gradients(threads, mnist_raw):
-    from nnmodel.mlp import cost_and_grad, init_params
-    from nnmodel.sparse_input import SparseRows, worth_it
+    from nnmodel.model.dense import cost_and_grad, init_params
+    from nnmodel.model.sparse_input import SparseRows, worth_it
 
     X = mnist_raw.train_images[:1001].reshape(-1, 784).astype(np.float32) / 255
     assert worth_it(X) and not worth_it(np.ones_like(X))

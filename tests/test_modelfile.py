@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench import plain_reference
-from nnmodel import modelfile, original
 from nnmodel.errors import ModelFileError
+from nnmodel.model import modelfile, original
 from tests.helpers.models import trained_like
 
 

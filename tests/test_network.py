@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnmodel.lbfgs import single_threaded_scipy_blas
-from nnmodel.network import Network, check_params
-from nnmodel.presets import PRESETS, network_params
+from nnmodel.model.lbfgs import single_threaded_scipy_blas
+from nnmodel.model.mlp import Network, check_params
+from nnmodel.model.presets import PRESETS, network_params
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,8 @@ def test_presets_are_complete_hyperparameter_sets():
     assert network_params("default", max_iter=5, seed=None)["max_iter"] == 5  # None leaves the preset's value
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         network_params("fast")
-    from nnmodel import distort, presets
+    from nnmodel.images import distort
+    from nnmodel.model import presets
 
     assert presets.KINDS == distort.KINDS  # the CLI's light copy of the names
 

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from nnmodel import numbers, segment
 from nnmodel.errors import DataError
-from nnmodel.preprocess import lanczos_matrix, preprocess_greys
+from nnmodel.images import numbers, segment
+from nnmodel.images.preprocess import lanczos_matrix, preprocess_greys
 from tests.helpers.number_images import (
     broken_digit,
     mnist_test,
@@ -25,7 +25,7 @@ from tests.helpers.number_images import (
 
 @pytest.fixture(scope="module")
 def net(trained_model):
-    from nnmodel.modelfile import load_model
+    from nnmodel.model.modelfile import load_model
 
     return load_model(trained_model)[0]
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from nnmodel import explain
-from nnmodel.mlp import init_params
-from nnmodel.network import Network
+from nnmodel.model.dense import init_params
+from nnmodel.model.mlp import Network
 from nnmodel.reports import pictures
 
 
 @pytest.fixture(scope="module")
 def net(trained_model):
-    from nnmodel.modelfile import load_model
+    from nnmodel.model.modelfile import load_model
 
     return load_model(trained_model)[0]
 

@@ -11,17 +11,17 @@ import pytest
 from PIL import Image
 
 from nnmodel.errors import DataError
-from nnmodel.preprocess import (
+from nnmodel.images.decode import (
     SMALL_FILE,
     WORKING_SIZE,
-    decode_plain_grey_png,
     file_grey,
     load_image,
     open_regular,
-    preprocess_files,
     read_small_file,
     to_grey,
 )
+from nnmodel.images.plain_png import decode_plain_grey_png
+from nnmodel.images.preprocess import preprocess_files
 
 MAX_SIDE = 2 * WORKING_SIZE  # what file_grey passes: larger images are reduced by load_image
 

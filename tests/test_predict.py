@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from nnmodel import batch
+from nnmodel.batch import listing, parts
+from nnmodel.batch import rows as csv_rows
 from tests.helpers.data import write_digits
 from tests.helpers.processes import DIGITS, run_digits
 
@@ -24,7 +25,7 @@ def read_csv(path) -> list[dict]:
 
 def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registered_artifacts, messy_folder, mnist_raw):
     from flows.predict import predict_flow
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     out = messy_folder.parent / "out.csv"
     summary = predict_flow([str(messy_folder)], str(out), str(Registry(registered_artifacts).resolve()),
@@ -47,13 +48,13 @@ def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registere
     assert all(abs(sum(float(r[f"p{d}"]) for d in range(10)) - 1) < 1e-4 for r in ok)
     assert summary["status"] == {"ok": 23, "low_confidence": 0, "several_digits": 0, "blank": 1, "error": 5}
     assert summary["rows"] == 29 and sum(summary["digits"].values()) == 23
-    assert not batch.parts_dir(out).exists()
+    assert not parts.parts_dir(out).exists()
     assert (out.parent / "out.csv.summary.json").is_file()
 
 
 def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifacts, messy_folder):
     from flows.predict import predict_flow
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     out = messy_folder.parent / "out.csv"
     predict_flow([str(messy_folder)], str(out), str(Registry(registered_artifacts).resolve()), min_confidence=1.01)
@@ -67,7 +68,7 @@ def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered
     their row names their folder as given and their name; a file given twice, or also listed by its
     folder, gets one row; a file that is no image is an error row; --out may not be an input file."""
     from flows.predict import predict_flow
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     write_digits(tmp_path / "scans", mnist_raw.test_images[:3])
     (tmp_path / "scans" / "broken.png").write_bytes(b"nope")
@@ -105,12 +106,12 @@ def test_unreadable_subfolder_is_a_row_not_a_crash(tmp_path, mnist_raw):
         fd, old = os.open("d" * 250, os.O_RDONLY, dir_fd=fd), fd
         os.close(old)
     os.close(fd)
-    files, errors = batch.list_files([str(tmp_path)], recursive=True)
+    files, errors = listing.list_files([str(tmp_path)], recursive=True)
     assert [f[1] for f in files] == ["open/digit-00000.png", "open/digit-00001.png"]
     folder, path, message = errors[0]
     assert len(errors) == 1 and folder == str(tmp_path) and "cannot read folder" in message
     assert path.startswith("d" * 250)
-    row = dict(zip(batch.COLUMNS, batch.error_row(*errors[0])))
+    row = dict(zip(csv_rows.COLUMNS, csv_rows.error_row(*errors[0])))
     assert row["status"] == "error" and row["error"] == message
 
 
@@ -153,13 +154,13 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, **server_env}
     proc = subprocess.Popen([*DIGITS, *args], env=env, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    parts = batch.parts_dir(out)
+    part_files = parts.parts_dir(out)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(parts.glob("part-*.csv"))) < 5:
+    while time.monotonic() < deadline and len(list(part_files.glob("part-*.csv"))) < 5:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    done_before = len(batch.done_keys(out))
+    done_before = len(parts.done_keys(out))
     assert 0 < done_before < 3000 and not out.exists()
     resumed = run_digits(args + ["--resume"], env=server_env)
     assert resumed.returncode == 0, resumed.stderr

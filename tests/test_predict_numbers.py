@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnmodel import batch
+from nnmodel.batch import rows as csv_rows
 from tests.helpers.number_images import mnist_test, random_numbers, render_number, write_numbers
 from tests.helpers.processes import run_digits
 
@@ -32,7 +32,7 @@ def clear_digits(net, label: int, count: int) -> np.ndarray:
 @pytest.fixture
 def number_folder(tmp_path, trained_model):
     """12 generated numbers, a clean "0844" (leading zero), a blank paper, a broken file and a text file."""
-    from nnmodel.modelfile import load_model
+    from nnmodel.model.modelfile import load_model
 
     net = load_model(trained_model)[0]
     folder = tmp_path / "forms"
@@ -51,14 +51,14 @@ def number_folder(tmp_path, trained_model):
 
 def test_flow_reads_one_number_per_file(prefect_harness, registered_artifacts, number_folder):
     from flows.predict import predict_flow
-    from nnmodel.registry import Registry
+    from nnmodel.store.registry import Registry
 
     folder, items = number_folder
     out = folder.parent / "numbers.csv"
     summary = predict_flow([str(folder)], str(out), str(Registry(registered_artifacts).resolve()), numbers=True,
                            chunk_size=5, min_confidence=0.5)
     header, rows = read_csv(out)
-    assert header == batch.NUMBER_COLUMNS
+    assert header == csv_rows.NUMBER_COLUMNS
     by_path = {r["path"]: r for r in rows}
     assert sorted(by_path) == sorted([f"number-{i:05d}{item.suffix}" for i, item in enumerate(items)]
                                      + ["leading-zero.png", "paper.png", "broken.jpg", "notes.txt"])
@@ -98,7 +98,7 @@ def test_cli_numbers_resume_and_refuses_mixing_kinds(tmp_path, registered_artifa
     assert resumed.returncode == 0, resumed.stderr
     assert "3 kept from the earlier run" in resumed.stderr
     header, rows = read_csv(out)
-    assert header == batch.NUMBER_COLUMNS and [r["path"] for r in rows] == [p.name for p in paths]
+    assert header == csv_rows.NUMBER_COLUMNS and [r["path"] for r in rows] == [p.name for p in paths]
     before = out.read_bytes()
     mixed = run_digits([a for a in base if a != "--numbers"] + ["--resume"], env=server_env)
     assert mixed.returncode == 1

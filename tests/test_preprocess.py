@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnmodel.batch import COLUMNS, classify_files
+from nnmodel.batch.classify import classify_files
+from nnmodel.batch.rows import COLUMNS
 from nnmodel.errors import DataError
-from nnmodel.modelfile import load_model
-from nnmodel.preprocess import preprocess_files, preprocess_image
+from nnmodel.images.preprocess import preprocess_files, preprocess_image
+from nnmodel.model.modelfile import load_model
 from tests.helpers.renders import VARIANTS, write_variant
 
 N = 2000
@@ -156,7 +157,7 @@ def test_files_are_preprocessed_in_bounded_batches_with_the_same_results(tmp_pat
 
 def test_a_batch_gives_what_each_image_alone_gives(mnist_raw):
     """Big same-shape batches take the grouped (vectorised) path, single images the plain loop."""
-    from nnmodel.preprocess import GROUP_FROM, preprocess_greys
+    from nnmodel.images.preprocess import GROUP_FROM, preprocess_greys
 
     rng = np.random.default_rng(3)
     greys = []

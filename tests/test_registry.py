@@ -6,9 +6,9 @@ import multiprocessing
 
 import pytest
 
-from nnmodel import modelfile
 from nnmodel.errors import ModelFileError, SetupError
-from nnmodel.registry import Registry
+from nnmodel.model import modelfile
+from nnmodel.store.registry import Registry
 from tests.helpers.models import trained_like
 
 

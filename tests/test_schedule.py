@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from nnmodel.feedback import save_feedback
-from nnmodel.layout import Layout
-from nnmodel.registry import Registry
-from nnmodel.runs import read_runs, try_lock
+from nnmodel.store.feedback import save_feedback
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
+from nnmodel.store.runs import read_runs, try_lock
 from tests.helpers.processes import DIGITS, api_post, free_port, run_digits, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from nnmodel.layout import Layout
-from nnmodel.registry import Registry
-from nnmodel.runs import read_runs
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
+from nnmodel.store.runs import read_runs
 from tests.helpers.chromium import chromium, page_text
 from tests.helpers.data import write_digits
 from tests.helpers.processes import DIGITS, api_get, api_post, digits_server, free_port, run_digits, wait_for

@@ -10,7 +10,7 @@ from nnmodel.data import raw as raw_layer
 from nnmodel.data import splits
 from nnmodel.data.digests import sha256_file
 from nnmodel.errors import DataError
-from nnmodel.layout import Layout
+from nnmodel.store.layout import Layout
 from tests.helpers.data import tiny_raw
 
 

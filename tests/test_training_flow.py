@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmodel import modelfile, original
 from nnmodel.data.splits import read_split
-from nnmodel.layout import Layout
-from nnmodel.registry import Registry
-from nnmodel.runs import read_runs
+from nnmodel.model import modelfile, original
+from nnmodel.store.layout import Layout
+from nnmodel.store.registry import Registry
+from nnmodel.store.runs import read_runs
 from tests.helpers.processes import DIGITS, run_digits, wait_for
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nnmodel import distort
 from nnmodel.data.splits import derived_split_layer, read_split, read_split_uint8
-from nnmodel.layout import Layout
+from nnmodel.images import distort
+from nnmodel.store.layout import Layout
 
 LAYER_VERSION = 1
 
@@ -59,7 +59,7 @@ def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: 
 def distort_for_recipe(layout: Layout, data_dir: str | os.PathLike, preset: str = "default",
                        overrides: dict | None = None, log=print) -> Path | None:
     """The distortion layer the recipe (a preset and its overrides) asks for: its copies, kinds and seed."""
-    from nnmodel.presets import network_params
+    from nnmodel.model.presets import network_params
 
     params = network_params(preset, **(overrides or {}))
     return distort_training_split(layout, data_dir, params["copies"], params["distortions"], params["seed"], log)

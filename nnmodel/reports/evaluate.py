@@ -9,12 +9,12 @@ import numpy as np
 from nnmodel.data.splits import read_split_uint8, read_splits
 from nnmodel.errors import DataError
 from nnmodel.explain import hidden_unit_importance
-from nnmodel.feedback import load_labelled
-from nnmodel.layout import Layout
-from nnmodel.modelfile import load_model
+from nnmodel.model.modelfile import load_model
 from nnmodel.reports import other_writers, pictures
 from nnmodel.reports.metrics import classification_report
 from nnmodel.reports.render import write_report
+from nnmodel.store.feedback import load_labelled
+from nnmodel.store.layout import Layout
 
 
 def evaluate(net, split_data: dict, worst: int = 36) -> dict:

@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image
 
 from nnmodel.data.splits import derived_split_layer, read_split, read_split_uint8
-from nnmodel.layout import Layout
-from nnmodel.preprocess import BATCH_PIXELS, preprocess_greys
-from nnmodel.strokes import many_digit_strokes, render
+from nnmodel.images.preprocess import BATCH_PIXELS, preprocess_greys
+from nnmodel.images.strokes import many_digit_strokes, render
+from nnmodel.store.layout import Layout
 
 OPTDIGITS_PACKAGE = "scikit-learn"
 OPTDIGITS_FILE = "sklearn/datasets/data/digits.csv.gz"

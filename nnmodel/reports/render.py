@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from nnmodel import atomic
-from nnmodel.layout import read_record
 from nnmodel.reports.pictures import look_inside_markdown
+from nnmodel.store import atomic
+from nnmodel.store.layout import read_record
 
 
 def _csv_text(header, rows) -> str:

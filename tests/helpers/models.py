@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnmodel.mlp import init_params
-from nnmodel.network import Network
+from nnmodel.model.dense import init_params
+from nnmodel.model.mlp import Network
 
 
 def trained_like(hidden=(7,), seed=0, output="softmax") -> Network:

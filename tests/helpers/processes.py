@@ -73,12 +73,12 @@ def running_prefect_server(home: Path):
             stop_process_group(server)
 
 
-DIGITS = [sys.executable, "-m", "flows.cli"]
+DIGITS = [sys.executable, "-m", "cli"]
 
 
 def run_digits(args: list[str], env: dict | None = None, keep_prefect_env: bool = False, timeout: float = 300,
                **kwargs) -> subprocess.CompletedProcess:
-    """Run the real `digits` command (as `python -m flows.cli`) and capture its output as text. The
+    """Run the real `digits` command (as `python -m cli`) and capture its output as text. The
     caller's PREFECT_* settings are dropped (each command then starts its own temporary server)
     unless `keep_prefect_env`; `env` adds or overrides variables."""
     base = dict(os.environ) if keep_prefect_env else {k: v for k, v in os.environ.items()

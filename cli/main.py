@@ -1,0 +1,92 @@
+"""The `digits` command: one subcommand for every user action, one module per command group.
+
+Prefect is imported only inside the handlers that run flows, after `prefect_env.configure()` has set
+its environment, so `digits --help` is quick and the viewer never loads Prefect.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli import data, explain, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
+from cli import options as o
+from nnmodel.errors import DigitsError
+from nnmodel.progress import say
+from nnmodel.store.layout import Layout
+from nnmodel.store.runs import record_crashed_runs
+
+COMMAND_GROUPS = (data, train, models, predict, explain, gui, feedback, schedule, runs, server)
+USES_A_SERVER = ("schedule", "runs")  # besides the commands that run flows
+WRITES_ARTIFACTS = ("data", "train", "evaluate", "schedule", "feedback")  # checked writable before any work
+EPILOG = """\
+artifacts live under --artifacts DIR, else $DIGITS_HOME, else ./artifacts:
+  raw/        verified MNIST arrays       data/       Parquet splits + manifest
+  models/     model versions + current    reports/    evaluation reports
+  feedback/   labelled drawings           predictions/ batch prediction CSVs
+  runs/       training run history
+
+typical session:
+  digits train                      # fetch, prepare, train, evaluate, register (~1 min)
+  digits predict scans/ --out scans.csv
+  digits gui                        # draw a digit; press 0-9 to save a correction
+  digits runs                       # what each training run scored and decided
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = o.Parser(prog="digits", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                      description="Handwritten digit recognition: fetch MNIST, train a NumPy network with "
+                                  "L-BFGS-B, evaluate it, classify image folders, draw digits in a window.")
+    o.add(parser, o.ARTIFACTS, o.VERBOSE)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    for sub in leaf_parsers(parser):  # --artifacts and -v also work after the command's name
+        o.ARTIFACTS.add(sub, default=argparse.SUPPRESS)
+        o.VERBOSE.add(sub, default=argparse.SUPPRESS)
+    return parser
+
+
+def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of every (sub)command below `parser`."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += [sub, *leaf_parsers(sub)]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.layout = Layout.locate(args.artifacts)
+    prefect_env.configure(args.verbose)
+    prefect_env.reap_orphaned_temporary_servers()
+    try:
+        args.layout.remove_stale()  # what killed commands left: temporary files, runs never finished
+        record_crashed_runs(args.layout)
+        if args.command in WRITES_ARTIFACTS:
+            args.layout.check_writable()
+        if args.runs_flows or args.command in USES_A_SERVER:
+            prefect_env.use_recorded_server()
+        if args.runs_flows:
+            prefect_env.check_api()
+        return args.handler(args)
+    except KeyboardInterrupt:
+        say("interrupted: nothing half-written was kept")
+        return 130
+    except (DigitsError, ConnectionError) as exc:
+        say(f"error: {exc}")
+        return 1
+    except OSError as exc:  # a system fault outside our writers: still one line, naming the path
+        say(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        return 1
+    except Exception as exc:  # a bug: one line here, the traceback with -v
+        if args.verbose:
+            raise
+        say(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

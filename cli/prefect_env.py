@@ -1,0 +1,178 @@
+"""Prefect for a command line: quiet logs, no analytics, fail fast on a dead API, no stray servers.
+
+Prefect reads its settings from the environment at import time, so `configure()` must run before
+anything imports it. Values the user already set win (setdefault).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from nnmodel.errors import DigitsError, SetupError
+
+_QUIET_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+def configure(verbose: int = 0) -> None:
+    """Set Prefect's environment defaults for a quiet, local, fast run."""
+    level = "WARNING" if verbose == 0 else ("INFO" if verbose == 1 else "DEBUG")
+    defaults = {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",  # what the API (and so the UI) receives
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": level,  # what the terminal shows
+        "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL" if verbose < 2 else "WARNING",
+        "PREFECT_LOGGING_LOG_PRINTS": "false",
+        "PREFECT_API_REQUEST_TIMEOUT": "10",
+        "PREFECT_CLIENT_MAX_RETRIES": "2",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+        "PREFECT_CLI_COLORS": "false",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    if verbose:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = level
+    os.environ["DIGITS_VERBOSE"] = str(verbose)
+
+
+class _HideExpectedFailures:
+    """Console filter: a failed run caused by a DigitsError is reported by the CLI in one line, so the
+    run loggers' ERROR records for it (state lines and tracebacks) stay off the terminal. They still
+    reach the Prefect API and UI. Unexpected exceptions keep their tracebacks."""
+
+    def filter(self, record) -> bool:
+        if record.levelno < 40 or not record.name.startswith(_QUIET_LOGGERS):
+            return True
+        if record.exc_info:
+            return not isinstance(record.exc_info[1], DigitsError)
+        return "Failed(" not in record.getMessage()
+
+
+def quiet_console() -> None:
+    """After Prefect has set up logging: hide expected-failure noise unless -v was given."""
+    import logging
+
+    if os.environ.get("DIGITS_VERBOSE", "0") != "0":
+        return
+    # "Still processing items" at exit: events still flushing to the temporary server, not a fault.
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.addFilter(_HideExpectedFailures())
+
+
+def import_flows(module: str):
+    """Import a flows module (and so Prefect), then quiet its console output."""
+    import importlib
+
+    flows_module = importlib.import_module(f"flows.{module}")
+    quiet_console()
+    return flows_module
+
+
+def check_api(timeout: float = 3.0) -> str | None:
+    """If PREFECT_API_URL is set, make sure it answers /health within `timeout` seconds.
+
+    Returns the URL (or None in local temporary-server mode); raises SetupError with one line otherwise.
+    """
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+            body = response.read(64)
+        if response.status != 200 or json.loads(body or b"null") is not True:
+            raise SetupError(f"PREFECT_API_URL={url} answered /health with {response.status} {body[:40]!r}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SetupError(
+            f"Prefect API at PREFECT_API_URL={url} is not reachable ({reason}); start it with "
+            "`prefect server start`, or unset PREFECT_API_URL to run with a temporary local server"
+        ) from None
+    return url
+
+
+def quiet_flow_settings():
+    """Context manager: Prefect settings for short CLI flows (no 1 s heartbeat wait at the end)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def use_recorded_server() -> str | None:
+    """Point this process at the server `digits server start` recorded, unless PREFECT_API_URL is set
+    (that always wins); returns the API URL in use, or None for a temporary server. A recorded server
+    that does not answer is reported in one warning line. Must run before Prefect is imported."""
+    from cli.local_server import answers, read_record
+
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return os.environ["PREFECT_API_URL"]
+    record = read_record()
+    if record is None:
+        return None
+    if not answers(record["api"]):
+        print(f"warning: the Prefect server recorded at {record['api']} does not answer; using a temporary "
+              "server for this command (`digits server start` starts it again)", file=sys.stderr, flush=True)
+        return None
+    os.environ["PREFECT_API_URL"] = record["api"]
+    os.environ.setdefault("PREFECT_UI_URL", record["ui"])
+    return record["api"]
+
+
+def run_flow(flow, *args, **kwargs):
+    """Call a flow and return its result; when a server keeps the run (not a temporary one), end with
+    one line naming the run's page in its UI."""
+    state = flow(*args, return_state=True, **kwargs)
+    if os.environ.get("PREFECT_API_URL"):
+        ui = os.environ.get("PREFECT_UI_URL") or os.environ["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
+        print(f"flow run: {ui}/runs/flow-run/{state.state_details.flow_run_id}", file=sys.stderr, flush=True)
+    return state.result()
+
+
+def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float = 5.0) -> list[dict]:
+    """The server's most recently started flow runs of `flow_name` (newest first), via its REST API."""
+    request = urllib.request.Request(
+        api.rstrip("/") + "/flow_runs/filter", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"flows": {"name": {"any_": [flow_name]}},
+                         "flow_runs": {"start_time": {"is_null_": False}}, "sort": "START_TIME_DESC",
+                         "limit": limit}).encode())
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def reap_orphaned_temporary_servers() -> int:
+    """Stop Prefect temporary servers whose owner died without stopping them; returns how many.
+
+    Each command that runs a flow starts a temporary Prefect server as its child and stops it at exit;
+    a `kill -9` of the command cannot, and the server would run on. Such a server (this user's, marked
+    ephemeral by Prefect, re-parented to init) serves nobody, so the next `digits` command stops it.
+    Linux only (reads /proc); elsewhere it does nothing."""
+    import signal
+
+    if not os.path.isdir("/proc"):
+        return 0
+    reaped = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != 1:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                if b"prefect.server.api.server:create_app" not in fh.read():
+                    continue
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if b"PREFECT__SERVER_EPHEMERAL=1" not in fh.read().split(b"\0"):
+                    continue
+            os.kill(int(entry.name), signal.SIGTERM)
+            reaped += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return reaped

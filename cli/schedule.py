@@ -1,0 +1,144 @@
+"""`digits schedule`: serve the training flow on a Prefect server as a deployment that retrains on a
+schedule and/or when enough new feedback has arrived."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from datetime import timedelta
+
+from cli import options as o
+from cli import prefect_env
+from cli.train import check_feedback, check_recipe, flow_parameters
+from nnmodel.errors import SetupError
+from nnmodel.progress import say
+
+HEARTBEAT_SECONDS = 30      # served runs tell the server they are alive this often ...
+ZOMBIE_AFTER = 90           # ... and one silent this long is marked Crashed (an automation on the server)
+HELP = """\
+needs a Prefect server (runs, reports and artifacts then show in its UI):
+  digits server start                                           # once; UI at http://127.0.0.1:4200
+  digits schedule --cron "0 3 * * 0" --timezone Europe/Paris    # Sundays at 03:00
+  digits schedule --interval 3600                               # every hour
+  digits schedule --on-feedback 50 --within 1d                  # after 50 new labelled images in a day
+
+Each run folds the labelled images of artifacts/feedback (or --feedback DIR) into the training data,
+trains a challenger, evaluates it beside the current model on the same validation and test data and
+promotes it only if its validation accuracy is higher; the report says both and the decision.
+Runs never overlap: the server allows one run of the deployment at a time and cancels a new one that
+would overlap (its state says 'Deployment concurrency limit reached.'), and a run that finds another
+training in progress in the same artifacts folder (e.g. a manual `digits train`) is skipped and
+recorded. Served runs send heartbeats; one whose process died is marked Crashed by the server.
+`digits runs` lists the outcomes. Ctrl-C stops serving and pauses the deployment (--keep-schedule:
+it stays active, and its runs wait for the next `digits schedule`).
+"""
+
+
+def duration(text: str) -> float:
+    """A type for argparse: seconds from '90', '90s', '30m', '2h' or '1d'."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 30m, 2h or 1d, not {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def register(commands) -> None:
+    schedule = commands.add_parser(
+        "schedule", help="serve the training flow on a schedule or on new feedback (needs a Prefect server)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=HELP,
+        description="Serve the training flow as a Prefect deployment that retrains on a schedule, and/or "
+                    "when new labelled images (feedback) arrive.")
+    when = schedule.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help='cron expression, e.g. "0 3 * * 0" (Sundays 03:00)')
+    when.add_argument("--interval", type=o.positive_number, metavar="SECONDS", help="retrain every SECONDS")
+    schedule.add_argument("--timezone", metavar="TZ", help="time zone of the schedule, e.g. Europe/Paris (default UTC)")
+    schedule.add_argument("--on-feedback", type=o.whole(1), metavar="N",
+                          help="retrain when N new labelled images have been saved (viewer keys, `digits "
+                               "feedback add`) within --within")
+    schedule.add_argument("--within", type=duration, default=86400.0, metavar="DURATION",
+                          help="the window --on-feedback counts in: 90s, 30m, 2h, 1d (default 1d)")
+    schedule.add_argument("--keep-schedule", action="store_true",
+                          help="leave the deployment active when serving stops (default: pause it)")
+    schedule.add_argument("--name", default="scheduled-retrain", help="deployment name (default scheduled-retrain)")
+    o.add(schedule, *o.RECIPE_OPTIONS, o.FEEDBACK, o.NO_FEEDBACK)
+    schedule.set_defaults(handler=run, runs_flows=False)
+
+
+def schedules_for(args) -> tuple[list, str]:
+    """The deployment's schedules and a phrase saying when it runs."""
+    from prefect.schedules import Cron, Interval
+
+    try:
+        if args.cron:
+            return [Cron(args.cron, timezone=args.timezone)], f"cron '{args.cron}' ({args.timezone or 'UTC'})"
+        if args.interval:
+            return [Interval(timedelta(seconds=args.interval), timezone=args.timezone)], f"every {args.interval:g} s"
+    except ValueError as exc:
+        raise SetupError(f"bad schedule: {exc}") from None
+    return [], "on feedback only"
+
+
+def feedback_trigger(args):
+    """A trigger that starts a run after --on-feedback feedback events of this artifacts folder."""
+    from prefect.events import DeploymentEventTrigger
+
+    from cli.local_server import FEEDBACK_EVENT
+
+    return DeploymentEventTrigger(
+        name=f"{args.name}-on-feedback", expect={FEEDBACK_EVENT}, posture="Reactive",
+        match={"prefect.resource.id": "digits.feedback.*", "digits.artifacts": str(args.layout.root)},
+        threshold=args.on_feedback, within=timedelta(seconds=args.within))
+
+
+def ensure_zombie_automation() -> None:
+    """The server-side automation that marks a served run Crashed when its heartbeats stop (created once)."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    name = "digits-crash-silent-runs"
+    try:
+        Automation.read(name=name)
+        return
+    except ValueError:
+        pass
+    Automation(name=name, trigger=EventTrigger(
+        after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.*"},
+        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+        for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+        within=timedelta(seconds=ZOMBIE_AFTER)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="Flow run marked as crashed: no heartbeat "
+                                    f"for {ZOMBIE_AFTER} s (its process died?).")]).create()
+
+
+def run(args) -> int:
+    api = prefect_env.check_api()
+    if api is None:
+        raise SetupError("digits schedule needs a Prefect server: `digits server start` runs one "
+                         "(see digits schedule --help)")
+    if not (args.cron or args.interval or args.on_feedback):
+        raise SetupError("digits schedule needs --cron, --interval or --on-feedback")
+    check_feedback(args)
+    check_recipe(args)
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(HEARTBEAT_SECONDS)  # before Prefect is imported
+    training_flow = prefect_env.import_flows("training").training_flow
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    schedules, when = schedules_for(args)
+    triggers = [feedback_trigger(args)] if args.on_feedback else []
+    if triggers:
+        when += f"; after {args.on_feedback} new labelled images within {args.within:g} s"
+    ensure_zombie_automation()
+    ui = api.rstrip("/").removesuffix("/api")
+    say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, artifacts {args.layout.root}")
+    say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving"
+        f"{'; the deployment stays active' if args.keep_schedule else ' and pauses the deployment'})")
+    training_flow.serve(
+        name=args.name, schedules=schedules, triggers=triggers,
+        parameters={**flow_parameters(args), "show_progress": False},
+        global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        print_starting_message=False, pause_on_shutdown=not args.keep_schedule,  # the server limits runs
+        description="Retrain with feedback on a schedule or on new feedback; champion/challenger promotion")
+    return 0

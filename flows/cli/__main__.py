@@ -1,5 +1,0 @@
-import sys
-
-from flows.cli.main import main
-
-sys.exit(main())

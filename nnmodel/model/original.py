@@ -1,0 +1,79 @@
+"""Compatibility with the original project: Theta1.txt / Theta2.txt and its predict(Theta1, Theta2, X).
+
+Theta1 is (hidden, 785) and Theta2 is (10, hidden + 1), bias column first, as np.savetxt writes them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+from nnmodel.errors import ModelFileError
+from nnmodel.model.mlp import Network
+from nnmodel.store import atomic
+
+
+def predict(Theta1: np.ndarray, Theta2: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """The original function: digits (m,) for X (m, 784) in [0, 1]. Same answers, no overflow warnings."""
+    X = np.asarray(X, dtype=np.float64).reshape(-1, Theta1.shape[1] - 1)
+    a2 = expit(X @ Theta1[:, 1:].T + Theta1[:, 0])
+    a3 = expit(a2 @ Theta2[:, 1:].T + Theta2[:, 0])
+    return np.argmax(a3, axis=1)
+
+
+def to_thetas(net: Network) -> tuple[np.ndarray, np.ndarray]:
+    """(Theta1, Theta2) of a 784-H-10 network with a sigmoid hidden layer.
+
+    For a softmax output the predictions are unchanged (sigmoid and softmax rank logits alike).
+    """
+    if len(net.params_) != 2 or net.activation != "sigmoid":
+        raise ModelFileError(f"{net!r}: only one sigmoid hidden layer fits the original Theta1/Theta2 layout")
+    (W1, b1), (W2, b2) = net.params_
+    return (np.column_stack([b1, W1]).astype(np.float64), np.column_stack([b2, W2]).astype(np.float64))
+
+
+def from_thetas(Theta1: np.ndarray, Theta2: np.ndarray) -> Network:
+    """A Network (sigmoid hidden and output, as in the original) holding the given Thetas."""
+    if Theta1.ndim != 2 or Theta2.ndim != 2 or Theta2.shape[1] != Theta1.shape[0] + 1:
+        raise ModelFileError(f"Theta shapes {Theta1.shape} and {Theta2.shape} do not chain (need (h, n+1), (k, h+1))")
+    net = Network(hidden_sizes=(Theta1.shape[0],), activation="sigmoid", output="sigmoid",
+                  n_inputs=Theta1.shape[1] - 1, n_classes=Theta2.shape[0], dtype="float64")
+    net.params_ = [(Theta1[:, 1:].copy(), Theta1[:, 0].copy()), (Theta2[:, 1:].copy(), Theta2[:, 0].copy())]
+    return net
+
+
+def save_thetas(net: Network, folder: str | os.PathLike) -> tuple[Path, Path]:
+    """Write Theta1.txt and Theta2.txt (np.savetxt text, as the original) atomically."""
+    folder = Path(folder)
+    paths = []
+    for name, theta in zip(("Theta1.txt", "Theta2.txt"), to_thetas(net)):
+        with atomic.atomic_path(folder / name) as tmp:
+            np.savetxt(tmp, theta)
+        paths.append(folder / name)
+    return tuple(paths)
+
+
+def load_thetas(folder: str | os.PathLike, n_inputs: int = 784, n_classes: int = 10) -> Network:
+    """Read Theta1.txt / Theta2.txt from `folder` into a Network; ModelFileError names a bad file."""
+    folder = Path(folder)
+    thetas = []
+    for name in ("Theta1.txt", "Theta2.txt"):
+        path = folder / name
+        try:
+            theta = np.loadtxt(path, ndmin=2)
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: no such file (expected the original project's {name})") from None
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: not a numeric text matrix ({str(exc).splitlines()[0]})") from None
+        if not np.all(np.isfinite(theta)):
+            raise ModelFileError(f"{path}: holds non-finite values")
+        thetas.append(theta)
+    Theta1, Theta2 = thetas
+    if Theta1.shape[1] != n_inputs + 1:
+        raise ModelFileError(f"{folder / 'Theta1.txt'}: shape {Theta1.shape}, expected (hidden, {n_inputs + 1})")
+    if Theta2.shape != (n_classes, Theta1.shape[0] + 1):
+        raise ModelFileError(f"{folder / 'Theta2.txt'}: shape {Theta2.shape}, "
+                             f"expected ({n_classes}, {Theta1.shape[0] + 1})")
+    return from_thetas(Theta1, Theta2)
