@@ -44,12 +44,12 @@ def model_folder(explicit: str | None, tmp: Path) -> tuple[Path, str]:
         return Registry(Layout.locate()).resolve(), "the current registered model"
     except SetupError:
         from nnmodel.data.readers import read_bundled
-        from nnmodel.model.mlp import Network
+        from nnmodel.model.mlp import MLP
         from nnmodel.model.modelfile import save_model
 
         raw = read_bundled()
         X = raw.train_images.reshape(-1, 784) / np.float32(255)
-        net = Network(hidden_sizes=(100,), max_iter=70).fit(X, raw.train_labels)
+        net = MLP(hidden_sizes=(100,), max_iter=70).fit(X, raw.train_labels)
         return save_model(net, tmp / "model"), "no registered model: trained 784-100-10 (70 iterations) for this run"
 
 

@@ -76,11 +76,11 @@ def model_for_bench(tmp: Path) -> Path:
         import numpy as np
 
         from nnmodel.data.readers import read_bundled
-        from nnmodel.model.mlp import Network
+        from nnmodel.model.mlp import MLP
         from nnmodel.model.modelfile import save_model
 
         raw = read_bundled()
-        net = Network(hidden_sizes=(100,), max_iter=20).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
+        net = MLP(hidden_sizes=(100,), max_iter=20).fit(raw.train_images.reshape(-1, 784) / np.float32(255),
                                                              raw.train_labels)
         return save_model(net, tmp / "model")
 

@@ -53,18 +53,19 @@ def main() -> None:
         others, distort_seconds = {}, 0.0
     else:
         from nnmodel.data.distorted import distort_for_recipe, training_data
-        from nnmodel.model.mlp import Network
-        from nnmodel.model.presets import network_params
+        from nnmodel.model.families import new_model
+        from nnmodel.model.presets import recipe
         from nnmodel.reports.evaluate import score_other_writers
 
         overrides = {"seed": args.seed, "max_iter": args.maxiter}
-        params = network_params(args.preset, **overrides)
+        chosen = recipe(args.preset, **overrides)
         started = time.perf_counter()
         layer = distort_for_recipe(Layout.locate(), data, args.preset, overrides, log=lambda m: None)
         distort_seconds = time.perf_counter() - started
         X_fit, y_fit = training_data(data, layer)
         started = time.perf_counter()
-        net = Network(**params).set_params(copies=0, sparse=False if args.dense else None).fit(X_fit, y_fit)
+        net = new_model(chosen["family"], {**chosen["params"], **({"sparse": False} if args.dense else {})})
+        net.fit(X_fit, y_fit)
         seconds = time.perf_counter() - started
         accuracy = net.score
         iterations, examples = net.n_iter_, net.n_examples_

@@ -45,19 +45,23 @@ def run(args) -> int:
 
 
 def list_versions(registry) -> int:
+    from nnmodel.model.families import family_class
+
     versions = registry.versions()
     if not versions:
         say(f"no models in {registry.folder}: run `digits train`")
         return 0
     current = (registry.current() or {}).get("version")
-    print(f"{'':2}{'version':<22} {'preset':<9} {'network':<13} {'validation':>10} {'test':>8} {'optdigits':>9} "
-          f"{'drawn':>7}  created")
+    print(f"{'':2}{'version':<22} {'preset':<9} {'validation':>10} {'test':>8} {'optdigits':>9} {'drawn':>7}  "
+          f"{'created':<24} model")
     for version in versions:
         meta = registry.metadata(version)
-        net = meta["network"]
-        arch = "-".join(map(str, [net["n_inputs"], *net["hidden_sizes"], net["n_classes"]]))
+        model = family_class(meta["family"])(**meta["params"])
+        recipe = meta.get("recipe") or {}
+        preset = recipe.get("preset") or f"({meta['family']})"
         score = {name: pct(m.get("accuracy")) for name, m in meta.get("metrics", {}).items()}
-        print(f"{'*' if version == current else ' ':2}{version:<22} {meta.get('recipe', {}).get('preset', '?'):<9} "
-              f"{arch:<13} {score.get('validation', 'n/a'):>10} {score.get('test', 'n/a'):>8} "
-              f"{score.get('optdigits', 'n/a'):>9} {score.get('drawn', 'n/a'):>7}  {meta.get('created', '')}")
+        print(f"{'*' if version == current else ' ':2}{version:<22} {preset:<9} "
+              f"{score.get('validation', 'n/a'):>10} {score.get('test', 'n/a'):>8} "
+              f"{score.get('optdigits', 'n/a'):>9} {score.get('drawn', 'n/a'):>7}  {meta.get('created', ''):<24} "
+              f"{model.describe()}")
     return 0

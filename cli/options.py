@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from nnmodel.model.families import FAMILIES
 from nnmodel.model.presets import KINDS, PRESETS
 
 
@@ -105,6 +106,9 @@ SPLIT_OPTIONS = (VALIDATION_SIZE, SPLIT_SEED)
 # ------------------------------------------------------------------ training
 PRESET = Option("--preset", default="default", choices=list(PRESETS),
                 help="training recipe (default: default; see --list-presets)")
+FAMILY = Option("--family", choices=list(FAMILIES),
+                help="train this model family with its own defaults instead of a preset's recipe "
+                     f"(no distorted copies unless --copies): {', '.join(FAMILIES)}")
 HIDDEN = Option("--hidden", type=whole(1, 100_000), metavar="N", help="hidden units (overrides the preset)")
 MAXITER = Option("--maxiter", type=whole(1), metavar="N", help="L-BFGS-B iterations (overrides the preset)")
 LAMBDA = Option("--lambda", dest="lam", type=number(0), metavar="L", help="L2 regularisation (overrides the preset)")
@@ -120,7 +124,7 @@ COPIES = Option("--copies", type=whole(0, 100), metavar="N",
                 help="distorted copies of each training image (overrides the preset)")
 DISTORTIONS = Option("--distortions", type=distortion_list, metavar="KINDS",
                      help=f"comma-separated distortions of the copies, from {', '.join(KINDS)} (overrides the preset)")
-RECIPE_OPTIONS = (PRESET, HIDDEN, MAXITER, LAMBDA, SEED, COPIES, DISTORTIONS)
+RECIPE_OPTIONS = (PRESET, FAMILY, HIDDEN, MAXITER, LAMBDA, SEED, COPIES, DISTORTIONS)
 
 # ------------------------------------------------------------------ models and prediction
 MODEL = Option("--model", metavar="VERSION", help="model version (default: the current model)")

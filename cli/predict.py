@@ -81,11 +81,11 @@ def answer_lines(out, numbers: bool) -> list[str]:
 
 
 def run(args) -> int:
+    from nnmodel.atomic import remove_stale
     from nnmodel.batch.output import check_output, output_lock
     from nnmodel.batch.parts import check_resumable
     from nnmodel.batch.pool import local_pool
     from nnmodel.model.modelfile import load_model
-    from nnmodel.store.atomic import remove_stale
     from nnmodel.store.registry import Registry
 
     for folder in args.folders:

@@ -16,9 +16,9 @@ import time
 
 from cli import options as o
 from cli.local_server import answers, prefect_home, read_record, record_path
+from nnmodel import atomic
 from nnmodel.errors import SetupError
 from nnmodel.progress import say
-from nnmodel.store import atomic
 
 START_TIMEOUT = 120  # seconds: a first start migrates a fresh database
 

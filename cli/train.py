@@ -20,10 +20,10 @@ class ListPresets(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        for name, params in PRESETS.items():
-            arch = "-".join(map(str, [784, *params["hidden_sizes"], 10]))
-            print(f"{name:<9} {arch:<11} {params['max_iter']:>4} iterations, lambda {params['lam']:g}, "
-                  f"{params['copies']} distorted copies ({', '.join(params['distortions']) or 'none'})")
+        from nnmodel.model.presets import describe_preset
+
+        for name in PRESETS:
+            print(f"{name:<9} {describe_preset(name)}")
             print(f"{'':<9} measured: {MEASURED[name]}")
         parser.exit(0)
 
@@ -57,9 +57,12 @@ def check_feedback(args) -> None:
         raise SetupError(f"{args.feedback}: no such feedback folder (expected <digit>/<image> files)")
 
 
+OVERRIDES = ("hidden_sizes", "max_iter", "lam", "seed", "copies", "distortions")  # the recipe options
+
+
 def flow_parameters(args) -> dict:
     """The training flow's parameters from the command line (shared with `digits schedule`)."""
-    return {"artifacts": str(args.layout.root), "preset": args.preset,
+    return {"artifacts": str(args.layout.root), "preset": args.preset, "family": args.family,
             "hidden_sizes": [args.hidden] if args.hidden else None, "max_iter": args.maxiter,
             "lam": getattr(args, "lam", None), "seed": args.seed, "copies": args.copies,
             "distortions": args.distortions,
@@ -68,15 +71,15 @@ def flow_parameters(args) -> dict:
 
 
 def check_recipe(args) -> None:
-    """The preset with the options' overrides must make a valid network, before any work starts."""
-    from nnmodel.model.presets import network_params
+    """The preset (or family) with the options' overrides must make a valid model, before any work starts."""
+    from nnmodel.model.presets import recipe
 
     params = flow_parameters(args)
     try:
-        network_params(args.preset, **{k: params[k] for k in ("hidden_sizes", "max_iter", "lam", "seed", "copies",
-                                                               "distortions")})
+        recipe(args.preset, args.family, **{k: params[k] for k in OVERRIDES})
     except ValueError as exc:
-        raise SetupError(f"--preset {args.preset} with these options: {exc}") from None
+        which = f"--family {args.family}" if args.family else f"--preset {args.preset}"
+        raise SetupError(f"{which} with these options: {exc}") from None
 
 
 def run_train(args) -> int:
@@ -86,7 +89,8 @@ def run_train(args) -> int:
     training_flow = prefect_env.import_flows("training").training_flow
     from nnmodel.reports.render import read_report
 
-    say(f"digits train: preset {args.preset}, source {args.source} -> {args.layout.root}")
+    which = f"family {args.family}" if args.family else f"preset {args.preset}"
+    say(f"digits train: {which}, source {args.source} -> {args.layout.root}")
     started = time.perf_counter()
     with prefect_env.quiet_flow_settings():
         decision = prefect_env.run_flow(

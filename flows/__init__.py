@@ -1,1 +1,1 @@
-"""Prefect flows (composition of the tasks in `tasks/`) and the `digits` command line (`cli`)."""
+"""Prefect flows: the training, evaluation, data and batch-prediction flows, each composing the tasks in `tasks/`."""

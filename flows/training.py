@@ -23,8 +23,10 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
                   copies: int | None = None, distortions: list[str] | None = None,
                   source: str = "bundled", dataset_name: str = "mnist", base_url: str | None = None,
                   validation_size: int = 5000, split_seed: int = 0, feedback: str | None = None,
-                  use_feedback: bool = True, force_promote: bool = False, show_progress: bool = True) -> dict:
-    """Train a challenger and register it; it becomes current only if it beats the current model on
+                  use_feedback: bool = True, force_promote: bool = False, show_progress: bool = True,
+                  family: str | None = None) -> dict:
+    """Train a challenger and register it (the `preset`'s model, or a model `family` with its own
+    defaults, with the given overrides); it becomes current only if it beats the current model on
     the same validation data (or `force_promote`). Feedback images (`feedback`, default
     artifacts/feedback) are added to the training split. One training run at a time per artifacts
     folder: a run that finds another in progress is skipped. Returns the registry's decision."""
@@ -36,8 +38,8 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
     data_dir = fold_feedback(artifacts, base_dir, feedback, use_feedback)
     overrides = {"hidden_sizes": hidden_sizes, "max_iter": max_iter, "lam": lam, "seed": seed, "copies": copies,
                  "distortions": distortions}
-    distorted_dir = distort_training_split(artifacts, data_dir, preset, overrides)
-    candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress)
+    distorted_dir = distort_training_split(artifacts, data_dir, preset, overrides, family)
+    candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress, family)
     report_dir = evaluate_model(artifacts, candidate, data_dir, f"train-{run_id}")
     publish_report(report_dir, f"train-{run_id}")
     decision = register_model(artifacts, candidate, report_dir, data_dir, force_promote)

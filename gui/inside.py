@@ -1,7 +1,8 @@
 """The viewer's "look inside" panel: the pixels that pushed towards the answer (red) or away from it
-(blue), over the 28x28 input the network sees, and the hidden units that moved the answer most, each
-with the weights it looks for. Updated with every recognition (well under the 20 ms budget: the
-explanation is one backward pass; unit pictures are made once per unit and reused)."""
+(blue), over the 28x28 input the model sees, and the units that moved the answer most, each with the
+weights it looks for, as far as the model's family has those parts (it says so when it has not).
+Updated with every recognition (well under the 20 ms budget: the explanation is one backward pass;
+unit pictures are made once per unit and reused)."""
 from __future__ import annotations
 
 import time
@@ -10,10 +11,11 @@ from tkinter import ttk
 
 from PIL import ImageTk
 
-from nnmodel.explain import explain, overlay, weight_tile
+from nnmodel.explain import explain
+from nnmodel.reports.drawing import overlay, tile_scale, weight_tile
 
 MAP_SCALE = 4       # the pixel map is shown 112x112, as the preview
-UNIT_SCALE = 2      # unit weight pictures 56x56
+UNIT_SIDE = 56      # unit weight pictures about 56x56
 
 
 class LookInside(ttk.Frame):
@@ -26,8 +28,8 @@ class LookInside(ttk.Frame):
             row=0, column=0, columnspan=top, sticky="w")
         self.map = tk.Label(self, bd=1, relief="solid", bg="white")
         self.map.grid(row=1, column=0, columnspan=top, sticky="w", pady=(2, 6))
-        ttk.Label(self, text="Hidden units that moved it most (weights they look for):").grid(
-            row=2, column=0, columnspan=top, sticky="w")
+        self.units_title = ttk.Label(self, text="Units that moved it most (weights they look for):")
+        self.units_title.grid(row=2, column=0, columnspan=top, sticky="w")
         self.unit_images = [tk.Label(self, bd=1, relief="solid", bg="white") for _ in range(top)]
         self.unit_texts = [ttk.Label(self, text="", width=9, anchor="center") for _ in range(top)]
         for k, (image, text) in enumerate(zip(self.unit_images, self.unit_texts)):
@@ -43,14 +45,20 @@ class LookInside(ttk.Frame):
             self._tiles.clear()
             self._network = network
         why = explain(network, pixels, top=self.top)
-        self._photos["map"] = ImageTk.PhotoImage(overlay(why.pixels, why.attribution, scale=MAP_SCALE))
-        self.map.configure(image=self._photos["map"])
-        weights = network.params_[0][0]
+        if why.attribution is None:
+            self.map.configure(image="", text="this model gives no pixel map", width=16, height=7)
+        else:
+            self._photos["map"] = ImageTk.PhotoImage(overlay(why.pixels, why.attribution, scale=MAP_SCALE))
+            self.map.configure(image=self._photos["map"], text="", width=0, height=0)
+        units = why.units
+        self.units_title.configure(text=f"{units.name.capitalize()}s that moved it most (weights they look for):"
+                                   if units is not None else "This model has no units to show.")
         for k, (image, text) in enumerate(zip(self.unit_images, self.unit_texts)):
             if k < len(why.top_units):
                 unit, value = why.top_units[k]
                 if unit not in self._tiles:
-                    self._tiles[unit] = ImageTk.PhotoImage(weight_tile(weights[unit].reshape(28, 28), UNIT_SCALE))
+                    picture = units.pictures[unit]
+                    self._tiles[unit] = ImageTk.PhotoImage(weight_tile(picture, tile_scale(picture.shape, UNIT_SIDE)))
                 image.configure(image=self._tiles[unit])
                 text.configure(text=f"#{unit} {value:+.2f}", foreground="#b00020" if value > 0 else "#0565b0")
             else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnmodel.errors import DigitsError
-from nnmodel.model.mlp import Network
+from nnmodel.model.base import Model
 from nnmodel.model.modelfile import load_model
 from nnmodel.model.original import load_thetas
 from nnmodel.store.layout import Layout
@@ -15,9 +15,9 @@ from nnmodel.store.registry import Registry
 
 @dataclass
 class ViewerModel:
-    """A loaded network and one line that describes it (shown in the window)."""
+    """A loaded model (any family) and one line that describes it (shown in the window)."""
 
-    network: Network
+    network: Model
     description: str
 
 
@@ -30,9 +30,8 @@ def load_viewer_model(artifacts: Layout | str | os.PathLike, version: str | None
     folder = Registry(artifacts).resolve(version)
     network, meta = load_model(folder)
     test = meta.get("metrics", {}).get("test", {}).get("accuracy")
-    arch = "-".join(map(str, network.sizes))
     score = f", test accuracy {test:.2%}" if test is not None else ""
-    return ViewerModel(network, f"model {folder.name} ({arch}{score})")
+    return ViewerModel(network, f"model {folder.name} ({network.describe()}{score})")
 
 
 def missing_model_help(error: DigitsError, artifacts: str | os.PathLike) -> str:

@@ -18,8 +18,8 @@ from nnmodel.data.distorted import training_data
 from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
 from nnmodel.model import modelfile, original
-from nnmodel.model.mlp import Network
-from nnmodel.model.presets import network_params
+from nnmodel.model.families import new_model
+from nnmodel.model.presets import recipe
 from nnmodel.reports.evaluate import read_test_pixels
 from nnmodel.reports.render import read_report, write_report
 from nnmodel.store.layout import Layout
@@ -28,30 +28,28 @@ from nnmodel.store.registry import Registry
 
 def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, preset: str = "default",
                     overrides: dict | None = None, distorted_dir: str | os.PathLike | None = None, progress=None,
-                    log=print) -> Path:
-    """Fit a Network (the preset's hyperparameters with `overrides`) on the train split and its
-    distorted copies (the layer in `distorted_dir`, made for this recipe), checking the validation
-    split as it goes; writes runs/<run>/candidate and returns it."""
-    params = network_params(preset, **(overrides or {}))
+                    log=print, family: str | None = None) -> Path:
+    """Fit the recipe's model (the preset's, or `family`'s defaults, with `overrides`) on the train
+    split and its distorted copies (the layer in `distorted_dir`, made for this recipe), checking the
+    validation split as it goes; writes runs/<run>/candidate and returns it."""
+    chosen = recipe(preset, family, **(overrides or {}))
     data_dir = Path(data_dir)
     X, y = training_data(data_dir, distorted_dir)
     validation = read_split(data_dir / "validation.parquet")
-    # the layer holds the copies the recipe asks for: the network fits them as they are
-    net = Network(**params).set_params(copies=0) if distorted_dir else Network(**params)
-    log(f"training {net!r} on {len(X):,} images ({params['copies']} distorted copies of each) "
-        f"for up to {params['max_iter']} iterations")
-    net.fit(X, y, validation=validation, progress=progress)
+    model = new_model(chosen["family"], chosen["params"])
+    log(f"training {model.describe()} ({model!r}) on {len(X):,} images ({chosen['copies']} distorted copies of "
+        f"each)")
+    model.fit(X, y, validation=validation, progress=progress)
     candidate = layout.run_dir(run_id) / "candidate"
     distorted = layout.manifest(distorted_dir) if distorted_dir else None
-    modelfile.save_model(net, candidate, {
-        "recipe": {"preset": preset, **params}, "run": run_id,
+    record = model.training_record()
+    record["history"] = [{k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
+                         for entry in record.get("history", [])]
+    modelfile.save_model(model, candidate, {
+        "recipe": chosen, "run": run_id,
         "distorted": {"dir": str(distorted_dir), "digest": distorted["digest"], "count": distorted["count"]}
         if distorted else None,
-        "training": {"iterations": net.n_iter_, "seconds": round(net.train_seconds_, 2),
-                     "stop_reason": net.stop_reason_, "examples": int(net.n_examples_),
-                     "kept_iteration": net.kept_iteration_, "sparse_inputs": net.sparse_inputs_,
-                     "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
-                                 for entry in net.history_]},
+        "training": record,
     })
     return candidate
 
@@ -62,7 +60,7 @@ def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_
     current model on validation accuracy measured on the same data (or when forced). Rewrites the
     report with both scores and the decision; removes the run's candidate. Returns the decision."""
     registry = Registry(layout)
-    net, meta = modelfile.load_model(candidate_dir)
+    model, meta = modelfile.load_model(candidate_dir)
     report = read_report(report_dir)
     manifest = layout.manifest(data_dir)
     metrics = {split: {"accuracy": r["accuracy"], "macro_f1": r["macro"]["f1"]}
@@ -74,9 +72,9 @@ def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_
                               "feedback": manifest.get("feedback")},
                      "libraries": library_versions(), "code_version": code_version(),
                      "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        modelfile.save_model(net, staging, meta)
-        if len(net.params_) == 2 and net.activation == "sigmoid":
-            original.save_thetas(net, staging)
+        modelfile.save_model(model, staging, meta)
+        if model.thetas() is not None:  # the families of the original project's shape
+            original.save_thetas(model, staging)
     scores = {"candidate": {split: metrics[split]["accuracy"] for split in ("validation", "test")},
               **champion_scores(registry, data_dir, log)}
     decision = registry.promote(version, force=force_promote, scores=scores)
@@ -95,8 +93,8 @@ def champion_scores(registry: Registry, data_dir: str | os.PathLike, log=print) 
     if current is None:
         return {"current": None, "current_scores": None}
     try:
-        net, _ = modelfile.load_model(registry.path(current["version"]))
-        scores = {name: net.score(X, y) for name, (X, y) in read_splits(data_dir, ("validation", "test")).items()}
+        model, _ = modelfile.load_model(registry.path(current["version"]))
+        scores = {name: model.score(X, y) for name, (X, y) in read_splits(data_dir, ("validation", "test")).items()}
     except DigitsError as exc:
         log(f"current model {current['version']} cannot be evaluated: {exc}")
         scores = None

@@ -39,9 +39,10 @@ def fold_feedback(artifacts: str, data_dir: str, feedback_dir: str | None, use_f
 
 
 @task(name="distort-training-split", cache_policy=NO_CACHE)
-def distort_training_split(artifacts: str, data_dir: str, preset: str = "default", overrides: dict | None = None
-                           ) -> str | None:
+def distort_training_split(artifacts: str, data_dir: str, preset: str = "default", overrides: dict | None = None,
+                           family: str | None = None) -> str | None:
     """Write (or find, by digest) the layer of distorted copies of the training split that the
     recipe asks for; returns its folder, or None when it asks for none."""
-    folder = distorted.distort_for_recipe(Layout(artifacts), data_dir, preset, overrides, log=get_run_logger().info)
+    folder = distorted.distort_for_recipe(Layout(artifacts), data_dir, preset, overrides, family,
+                                          log=get_run_logger().info)
     return None if folder is None else str(folder)

@@ -30,9 +30,9 @@ def start_training_run(artifacts: str, preset: str) -> str | None:
 
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id: str, preset: str = "default",
-                overrides: dict | None = None, show_progress: bool = True) -> str:
-    """Fit a Network with L-BFGS-B on the train split and its distorted copies; returns the candidate
-    model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
+                overrides: dict | None = None, show_progress: bool = True, family: str | None = None) -> str:
+    """Fit the recipe's model with L-BFGS-B on the train split and its distorted copies; returns the
+    candidate model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
     logger = get_run_logger()
     terminal = TrainingProgress(show=show_progress, log=logger.info)
     artifact = create_progress_artifact(0.0, key=f"training-{run_id}", description="L-BFGS-B iterations done (%)")
@@ -46,7 +46,7 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
 
     try:
         candidate = training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, distorted_dir,
-                                             progress, log=logger.info)
+                                             progress, log=logger.info, family=family)
         update_progress_artifact(artifact, 100.0)  # done (also when it stopped early)
         return str(candidate)
     finally:

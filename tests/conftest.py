@@ -44,10 +44,10 @@ def trained_model(mnist_raw, tmp_path_factory) -> Path:
     """A small real model, 784-64-10 on 20,000 training images (about 95% test accuracy, 4 s to
     train), saved once per session; its folder."""
     from nnmodel.model import modelfile
-    from nnmodel.model.mlp import Network
+    from nnmodel.model.mlp import MLP
 
     X = mnist_raw.train_images[:20000].reshape(-1, 784).astype(np.float32) / 255
-    net = Network(hidden_sizes=(64,), max_iter=50, copies=0).fit(X, mnist_raw.train_labels[:20000])
+    net = MLP(hidden_sizes=(64,), max_iter=50).fit(X, mnist_raw.train_labels[:20000])
     Xt = mnist_raw.test_images.reshape(-1, 784).astype(np.float32) / 255
     folder = tmp_path_factory.mktemp("model")
     modelfile.save_model(net, folder, {"metrics": {"validation": {"accuracy": 0.9},

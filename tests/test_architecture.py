@@ -1,8 +1,11 @@
 """The layers mean their names: read from the code's own imports (no import is executed).
 
-nnmodel/ is the plain library: it never imports Prefect, flows, tasks or gui. tasks/ holds only Prefect
-tasks (and the flow hooks and retry conditions they need), each around plain nnmodel calls. flows/
-(beside its cli/) composes tasks. gui/ never imports Prefect. No module-level import cycle anywhere.
+cli/ is the command line: it imports Prefect, the flows and the viewer only inside the handlers that
+need them. flows/ composes tasks. tasks/ holds only Prefect tasks (and the flow hooks and retry
+conditions they need), each around plain nnmodel calls. nnmodel/ is the plain library: it never
+imports Prefect, the command line, the flows, the tasks or the viewer, and inside it the sub-packages
+use only the ones below them (LIBRARY_LAYERS). gui/ never imports Prefect or the command line. No
+module-level import cycle anywhere.
 """
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("nnmodel", "tasks", "flows", "gui")
+PACKAGES = ("nnmodel", "tasks", "flows", "cli", "gui")
+# nnmodel's rooms, lowest first: each may use the ones before it, never one after it
+LIBRARY_LAYERS = (("errors", "progress", "atomic"), ("images",), ("model",), ("store",), ("data",), ("explain",),
+                  ("reports",), ("batch", "training"))
 
 
 def modules() -> dict[str, Path]:
@@ -48,12 +54,28 @@ MODULES = modules()
 
 @pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("nnmodel")])
 def test_the_plain_library_imports_no_framework(name):
-    assert not roots(imports(MODULES[name])) & {"prefect", "prefect_dask", "flows", "tasks", "gui", "tkinter"}
+    assert not roots(imports(MODULES[name])) & {"prefect", "prefect_dask", "cli", "flows", "tasks", "gui", "tkinter"}
+
+
+def layer_of(name: str) -> int | None:
+    """The LIBRARY_LAYERS index of an nnmodel module (None for the package itself)."""
+    parts = name.split(".")
+    if len(parts) < 2:
+        return None
+    return next(i for i, room in enumerate(LIBRARY_LAYERS) if parts[1] in room)
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("nnmodel.")])
+def test_each_room_of_the_library_uses_only_the_rooms_below_it(name):
+    own = layer_of(name)
+    above = {dep for dep in imports(MODULES[name]) if dep.startswith("nnmodel.") and dep in MODULES
+             and layer_of(dep) > own}
+    assert not above, f"{name} (layer {own}) uses {sorted(above)}"
 
 
 @pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("gui")])
-def test_the_viewer_never_uses_prefect(name):
-    assert not roots(imports(MODULES[name])) & {"prefect", "flows", "tasks"}
+def test_the_viewer_never_uses_prefect_or_the_command_line(name):
+    assert not roots(imports(MODULES[name])) & {"prefect", "cli", "flows", "tasks"}
 
 
 @pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("tasks.")])
@@ -70,11 +92,17 @@ def test_tasks_hold_only_prefect_tasks(name):
             assert isinstance(node, (ast.Import, ast.ImportFrom, ast.Expr)), f"{name}: {ast.unparse(node)[:60]}"
 
 
-@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("flows.") and not n.startswith("cli")])
+@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("flows.")])
 def test_flows_compose_tasks(name):
     used = imports(MODULES[name])
     assert roots(used) <= {"__future__", "prefect", "tasks", "nnmodel"}
     assert {n for n in used if n.startswith("nnmodel")} <= {"nnmodel.progress", "nnmodel.progress.BatchProgress"}
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("cli")])
+def test_the_command_line_loads_prefect_flows_and_the_viewer_only_when_a_command_needs_them(name):
+    assert not roots(imports(MODULES[name], top_level_only=True)) & {"prefect", "prefect_dask", "flows", "tasks",
+                                                                     "gui", "tkinter"}
 
 
 def test_no_module_level_import_cycle():
@@ -96,11 +124,25 @@ def test_no_module_level_import_cycle():
             visit(name, [name])
 
 
-def test_one_image_reaches_its_csv_row_through_five_files():
-    """flows/predict -> tasks/predict -> nnmodel/batch -> nnmodel/images/preprocess -> nnmodel/model/mlp."""
-    path = [("flows.predict", "tasks.predict"), ("tasks.predict", "nnmodel.batch"),
-            ("nnmodel.batch", "nnmodel.images.preprocess"), ("nnmodel.batch", "nnmodel.model.modelfile")]
+def test_one_image_reaches_its_csv_row_along_the_files_architecture_names():
+    """docs/ARCHITECTURE.md: flows/predict -> tasks/predict -> nnmodel/batch/classify -> nnmodel/images/
+    preprocess (-> decode) and the model (loaded by nnmodel/model/modelfile) -> nnmodel/batch/parts."""
+    path = [("flows.predict", "tasks.predict"), ("tasks.predict", "nnmodel.batch.classify"),
+            ("nnmodel.batch.classify", "nnmodel.images.preprocess"),
+            ("nnmodel.images.preprocess", "nnmodel.images.decode"),
+            ("nnmodel.batch.classify", "nnmodel.model.modelfile"), ("nnmodel.batch.classify", "nnmodel.batch.parts")]
     for source, target in path:
         assert any(n == target or n.startswith(target + ".") for n in imports(MODULES[source])), (source, target)
     preprocess = imports(MODULES["nnmodel.images.preprocess"])
-    assert not {n for n in preprocess if n.startswith("nnmodel")} - {"nnmodel.errors", "nnmodel.errors.DataError"}
+    assert {n for n in preprocess if n in MODULES} <= {"nnmodel.errors", "nnmodel.images.decode"}
+
+
+def test_the_rest_of_the_house_knows_no_model_family():
+    """Only the model package names a family's class: everything else goes through the protocol
+    (nnmodel.model.base) and the families table."""
+    family_modules = {"nnmodel.model.mlp", "nnmodel.model.logistic"}
+    for name, path in MODULES.items():
+        if name.startswith("nnmodel.model"):
+            continue
+        used = {n for n in imports(path) if any(n == m or n.startswith(m + ".") for m in family_modules)}
+        assert not used, f"{name} imports a model family directly: {sorted(used)}"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nnmodel.store import atomic
+from nnmodel import atomic
 from nnmodel.store.layout import Layout
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnmodel.images import distort
-from nnmodel.images.distort import distorted_copies, shift_images, with_distorted_copies
+from nnmodel.images.distort import distorted_copies, shift_images
 
 ALL = ("style", "affine", "elastic", "stroke", "blur")
 
@@ -30,27 +30,23 @@ def test_shift_images_moves_pixels_and_zero_fills():
 
 
 def test_shifted_copies_are_one_pixel_shifts(mnist_raw):
-    X = mnist_raw.train_images[:200].reshape(-1, 784).astype(np.float32) / 255
-    y = mnist_raw.train_labels[:200]
-    Xa, ya = with_distorted_copies(X, y, copies=2, kinds=("shift",), seed=4)
-    assert Xa.shape == (600, 784) and np.array_equal(ya, np.tile(y, 3))
-    np.testing.assert_array_equal(Xa[:200], X)
-    for i in range(200, 600):
-        original = X[i % 200].reshape(1, 28, 28)
-        assert any(np.array_equal(shift_images(original, dy, dx)[0].ravel(), Xa[i])
+    images, y = mnist_raw.train_images[:200], mnist_raw.train_labels[:200]
+    copies = distorted_copies(images, 2, ("shift",), seed=4, labels=y)
+    assert copies.shape == (400, 28, 28) and copies.dtype == np.uint8
+    for i in range(400):
+        original = images[i % 200][None]
+        assert any(np.array_equal(shift_images(original, dy, dx)[0], copies[i])
                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
-    np.testing.assert_array_equal(with_distorted_copies(X, y, 2, ("shift",), seed=4)[0], Xa)
-    assert with_distorted_copies(X, y, 0)[0] is X
+    np.testing.assert_array_equal(distorted_copies(images, 2, ("shift",), seed=4, labels=y), copies)
 
 
-def test_copies_keep_labels_shape_and_range(mnist_raw):  # (with_distorted_copies passes the labels)
-    X = mnist_raw.train_images[:300].reshape(-1, 784).astype(np.float32) / 255
-    y = mnist_raw.train_labels[:300]
-    Xa, ya = with_distorted_copies(X, y, copies=3, kinds=ALL, seed=1)
-    assert Xa.shape == (1200, 784) and Xa.dtype == np.float32
-    assert np.array_equal(ya, np.tile(y, 4)) and np.array_equal(Xa[:300], X)
-    assert Xa.min() >= 0 and Xa.max() <= 1
-    assert not np.array_equal(Xa[300:600], X) and not np.array_equal(Xa[300:600], Xa[600:900])
+def test_copies_keep_shape_and_range_and_differ_from_each_other(mnist_raw):
+    images, y = mnist_raw.train_images[:300], mnist_raw.train_labels[:300]
+    copies = distorted_copies(images, 3, ALL, seed=1, labels=y)
+    assert copies.shape == (900, 28, 28) and copies.dtype == np.uint8
+    floats = distorted_copies(images.astype(np.float32) / 255, 1, ALL, seed=1, labels=y)
+    assert floats.dtype == np.float32 and floats.min() >= 0 and floats.max() <= 1
+    assert not np.array_equal(copies[:300], images) and not np.array_equal(copies[:300], copies[300:600])
 
 
 @pytest.mark.parametrize("kinds", [ALL, ("affine",), ("elastic",), ("stroke",), ("blur",), ("style",),

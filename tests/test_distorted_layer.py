@@ -7,7 +7,7 @@ import pytest
 
 from nnmodel.data import distorted, splits
 from nnmodel.data import raw as raw_layer
-from nnmodel.model.mlp import Network
+from nnmodel.model.mlp import MLP
 from nnmodel.store.layout import Layout
 from tests.helpers.data import tiny_raw
 
@@ -66,7 +66,9 @@ def test_distorted_training_reads_distorted_digits_better(mnist_raw):
     y = mnist_raw.train_labels[:3000]
     held_out = distorted_copies(mnist_raw.train_images[50000:51000], 1, kinds, seed=99)
     Xh, yh = held_out.reshape(-1, 784).astype(np.float32) / 255, mnist_raw.train_labels[50000:51000]
-    plain = Network(hidden_sizes=(64,), max_iter=60, copies=0).fit(X, y)
-    robust = Network(hidden_sizes=(64,), max_iter=60, copies=2, distortions=kinds).fit(X, y)
+    plain = MLP(hidden_sizes=(64,), max_iter=60).fit(X, y)
+    copies = distorted_copies(mnist_raw.train_images[:3000], 2, kinds, seed=0)
+    X_fit = np.concatenate([X, copies.reshape(-1, 784).astype(np.float32) / 255])
+    robust = MLP(hidden_sizes=(64,), max_iter=60).fit(X_fit, np.tile(y, 3))
     assert robust.n_examples_ == 9000
     assert robust.score(Xh, yh) > plain.score(Xh, yh) + 0.02, (robust.score(Xh, yh), plain.score(Xh, yh))

@@ -9,7 +9,9 @@ import pytest
 
 from nnmodel import explain
 from nnmodel.model.dense import ACTIVATIONS, forward, init_params
-from nnmodel.model.mlp import Network
+from nnmodel.model.mlp import MLP
+from nnmodel.reports import drawing
+from nnmodel.reports.explanation import explanation_picture
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +32,11 @@ def score(net, x, digit):
     return forward(net.params_, x[None, :], net.activation)[-1][0, digit]
 
 
-def deep_toy(activation: str) -> Network:
+def deep_toy(activation: str) -> MLP:
     """An untrained 784-12-8-10 float64 network with non-zero biases: the backward pass through two
     hidden layers, for every activation."""
     rng = np.random.default_rng(1)
-    net = Network(hidden_sizes=(12, 8), activation=activation, dtype="float64")
+    net = MLP(hidden_sizes=(12, 8), activation=activation, dtype="float64")
     net.params_ = [(W, rng.normal(0, 0.3, size=b.shape)) for W, b in init_params(net.sizes, 1, np.float64, 0.2)]
     return net
 
@@ -93,13 +95,13 @@ def test_attribution_points_at_the_ink_that_makes_the_answer(net, digits):
 
 
 def test_importance_ignores_a_unit_that_never_changes(net, digits):
-    silent = Network(hidden_sizes=(64,))
+    silent = MLP(hidden_sizes=(64,))
     (W1, b1), (W2, b2) = net.params_
     W1, b1 = W1.copy(), b1.copy()
     W1[5], b1[5] = 0, 10.0  # always fully on: a second bias, whatever the image
     silent.params_ = [(W1, b1), (W2, b2)]
-    without_sample = explain.hidden_unit_importance(silent)
-    with_sample = explain.hidden_unit_importance(silent, digits[0])
+    without_sample = silent.unit_importance()
+    with_sample = silent.unit_importance(digits[0])
     assert without_sample.shape == with_sample.shape == (64,)
     assert without_sample[5] > 0 and with_sample[5] < 1e-9 and (with_sample >= 0).all()
 
@@ -117,7 +119,7 @@ def test_explanation_and_its_picture(net, digits):
     uint8 = explain.explain(net, (x * 255).round().astype(np.uint8))
     assert uint8.digit == e.digit
 
-    picture = explain.explanation_picture(e, net)
+    picture = explanation_picture(e)
     assert picture.size == (780, 470) and picture.mode == "RGB"
     colours = np.asarray(picture).reshape(-1, 3)
     assert len(np.unique(colours @ [1 << 16, 1 << 8, 1])) > 200
@@ -127,7 +129,7 @@ def test_explanation_and_its_picture(net, digits):
 
 
 def test_weight_images_are_the_first_layer(net):
-    images = explain.weight_images(net)
+    images = net.units().pictures
     assert images.shape == (64, 28, 28)
     np.testing.assert_array_equal(images[3].ravel(), net.params_[0][0][3])
 
@@ -135,10 +137,10 @@ def test_weight_images_are_the_first_layer(net):
 def test_overlay_and_explain_are_fast_enough_for_a_live_panel(net, digits):
     x = digits[0][1]
     e = explain.explain(net, x)
-    picture = explain.overlay(x, e.attribution, 8)
+    picture = drawing.overlay(x, e.attribution, 8)
     assert picture.size == (224, 224)
     assert np.asarray(picture).std() > 10
-    blank = np.asarray(explain.overlay(np.zeros(784), np.zeros((28, 28)), 8))
+    blank = np.asarray(drawing.overlay(np.zeros(784), np.zeros((28, 28)), 8))
     assert (blank == 255).all()  # nothing drawn, nothing divided by zero
 
     def seconds_per_call(call, repeats=10):
@@ -149,5 +151,5 @@ def test_overlay_and_explain_are_fast_enough_for_a_live_panel(net, digits):
         return (time.perf_counter() - started) / repeats
 
     # loose bounds for a busy machine; measured about 0.2 ms each
-    assert seconds_per_call(lambda: explain.overlay(x, e.attribution, 8)) < 0.020
+    assert seconds_per_call(lambda: drawing.overlay(x, e.attribution, 8)) < 0.020
     assert seconds_per_call(lambda: explain.explain(net, x)) < 0.010

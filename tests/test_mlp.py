@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnmodel.model import dense as network
-from nnmodel.model.mlp import Network
+from nnmodel.model.mlp import MLP
 
 
 def small_problem(seed=0, m=12, sizes=(6, 5, 4, 3)):
@@ -81,7 +81,7 @@ def test_no_overflow_warnings_on_extreme_inputs(hidden, output):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cost, grads = network.cost_and_grad(params, X, Y, 0.1, hidden, output)
-        net = Network(hidden_sizes=(16,), activation=hidden, output=output)
+        net = MLP(hidden_sizes=(16,), activation=hidden, output=output)
         net.params_ = params
         proba = net.predict_proba(X)
     assert np.isfinite(cost) and all(np.all(np.isfinite(g)) for pair in grads for g in pair)

@@ -25,7 +25,10 @@ def test_roundtrip_keeps_predictions_and_metadata(tmp_path):
     back, meta = modelfile.load_model(tmp_path)
     X = np.random.default_rng(1).random((50, 784)).astype(np.float32)
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
-    assert meta["metrics"]["test"]["accuracy"] == 0.5 and meta["network"]["hidden_sizes"] == [7]
+    assert meta["metrics"]["test"]["accuracy"] == 0.5 and meta["params"]["hidden_sizes"] == [7]
+    assert meta["format"] == "digits-model/3" and meta["family"] == "mlp"
+    modelfile.save_model(back, tmp_path / "again")
+    assert (tmp_path / "again" / "model.npz").read_bytes() == (tmp_path / "model.npz").read_bytes()
 
 
 def test_tampered_weights_are_refused(tmp_path):
@@ -39,8 +42,31 @@ def test_tampered_weights_are_refused(tmp_path):
 
 def test_weights_that_do_not_match_the_metadata_are_refused(tmp_path):
     modelfile.save_model(trained_like(hidden=(7,)), tmp_path)
-    edit_metadata(tmp_path, lambda meta: meta["network"].update(hidden_sizes=[8]))
-    with pytest.raises(ModelFileError, match="layer 0 weights do not match the 784-8-10 network"):
+    edit_metadata(tmp_path, lambda meta: meta["params"].update(hidden_sizes=[8]))
+    with pytest.raises(ModelFileError, match=r"model.npz: array W0 is \(7, 784\), expected \(8, 784\)"):
+        modelfile.load_model(tmp_path)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_it_is_read(tmp_path):
+    """A model.npz whose W0 header says 100000x100000 float32 (37 GB), digest updated to match: refused
+    from the header, without allocating."""
+    import hashlib
+    import zipfile
+
+    modelfile.save_model(trained_like(), tmp_path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (100_000, 100_000)})
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as archive:
+        archive.writestr("W0.npy", header.getvalue() + b"\0" * 64)  # magic and header, no data
+        for name, shape in (("b0", (7,)), ("W1", (10, 7)), ("b1", (10,))):
+            one = io.BytesIO()
+            np.save(one, np.zeros(shape, np.float32))
+            archive.writestr(f"{name}.npy", one.getvalue())
+    (tmp_path / "model.npz").write_bytes(npz.getvalue())
+    edit_metadata(tmp_path, lambda m: m.update(npz_sha256=hashlib.sha256(npz.getvalue()).hexdigest()))
+    with pytest.raises(ModelFileError, match=r"model.npz: array W0 is \(100000, 100000\), expected \(7, 784\)"):
         modelfile.load_model(tmp_path)
 
 
@@ -49,23 +75,24 @@ def test_pickled_arrays_are_never_loaded(tmp_path):
 
     modelfile.save_model(trained_like(), tmp_path)
     buffer = io.BytesIO()
-    np.savez(buffer, W0=np.array([object()], dtype=object), b0=np.zeros(7), W1=np.zeros((10, 7)), b1=np.zeros(10))
+    np.savez(buffer, W0=np.full((7, 784), object()), b0=np.zeros(7), W1=np.zeros((10, 7)), b1=np.zeros(10))
     (tmp_path / "model.npz").write_bytes(buffer.getvalue())
     meta = json.loads((tmp_path / "model.json").read_text())
     meta["npz_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()  # a consistent but hostile pair
     (tmp_path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelFileError, match="model.npz: unreadable weights"):
+    with pytest.raises(ModelFileError, match="model.npz: array W0 is object, not floating point"):
         modelfile.load_model(tmp_path)
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda m: m["network"].update(output="linear"), "bad network description .output must be one of"),
-    (lambda m: m["network"].update(dtype="float16"), "bad network description .dtype must be one of"),
-    (lambda m: m["network"].update(hidden_sizes="7"), "hidden_sizes must be a list"),
-    (lambda m: m["network"].update(hidden_sizes=[10**9]), "hidden_sizes must be a list of whole numbers"),
-    (lambda m: m["network"].update(lam="0.1"), "lam must be a finite number"),
-    (lambda m: m["network"].update(rogue=1), "unknown network parameter 'rogue'"),
-    (lambda m: m.update(network=[1, 2]), "'network' is not an object"),
+    (lambda m: m["params"].update(output="linear"), "bad mlp description .output must be one of"),
+    (lambda m: m["params"].update(dtype="float16"), "bad mlp description .dtype must be one of"),
+    (lambda m: m["params"].update(hidden_sizes="7"), "hidden_sizes must be a list"),
+    (lambda m: m["params"].update(hidden_sizes=[10**9]), "hidden_sizes must be a list of whole numbers"),
+    (lambda m: m["params"].update(lam="0.1"), "lam must be a finite number"),
+    (lambda m: m["params"].update(rogue=1), "the mlp family has no parameter 'rogue'"),
+    (lambda m: m.update(params=[1, 2]), "'params' is not an object"),
+    (lambda m: m.update(family="forest"), "unknown model family 'forest'"),
     (lambda m: m.update(format="digits-model/9"), "format 'digits-model/9' is not one of"),
     (lambda m: m.update(npz_sha256=5), "'npz_sha256' is not a SHA-256"),
 ])
@@ -85,15 +112,26 @@ def test_malformed_metadata_is_one_line(tmp_path, text):
     assert "\n" not in str(caught.value)
 
 
-def test_models_of_the_first_format_still_load(tmp_path):
+def old_format(meta: dict, version: int) -> dict:
+    """model.json as digits-model/1 or /2 wrote it: the MLP's parameters as "network" (with the
+    distortion settings /2 kept there; /1 named the activation "hidden"), no family."""
+    network = {**meta.pop("params"), "copies": 1, "distortions": ["affine"]}
+    if version == 1:
+        network["hidden"] = network.pop("activation")
+        del network["copies"], network["distortions"]
+    del meta["family"]
+    return {**meta, "format": f"digits-model/{version}", "network": network}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_models_of_older_formats_still_load(tmp_path, version):
     net = trained_like()
     modelfile.save_model(net, tmp_path)
-    edit_metadata(tmp_path, lambda m: m.update(format="digits-model/1", network={
-        "hidden_sizes": [7], "hidden": "sigmoid", "output": "softmax", "lam": 0.1, "dtype": "float32", "seed": 0,
-        "init_scale": 0.05, "n_inputs": 784, "n_classes": 10}))
-    back, _ = modelfile.load_model(tmp_path)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps(old_format(meta, version)))
+    back, record = modelfile.load_model(tmp_path)
     X = np.random.default_rng(1).random((20, 784)).astype(np.float32)
-    assert back.activation == "sigmoid"
+    assert back.activation == "sigmoid" and record["family"] == "mlp" and "copies" not in record["params"]
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnmodel.model.families import family_class
 from nnmodel.model.lbfgs import single_threaded_scipy_blas
-from nnmodel.model.mlp import Network, check_params
-from nnmodel.model.presets import PRESETS, network_params
+from nnmodel.model.mlp import MLP
+from nnmodel.model.presets import PRESETS, recipe
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def blobs(n=300, k=3, d=20, seed=0):
 
 def test_fit_predict_score_surface():
     X, y = blobs()
-    net = Network(hidden_sizes=(8,), n_inputs=20, n_classes=3, seed=1, max_iter=40, copies=0)
+    net = MLP(hidden_sizes=(8,), n_inputs=20, n_classes=3, seed=1, max_iter=40)
     assert net.fit(X, y) is net
     assert net.predict_proba(X).shape == (300, 3)
     assert net.predict(X).shape == (300,)
@@ -40,7 +41,7 @@ def test_fit_predict_score_surface():
 def test_every_hyperparameter_is_an_init_argument_and_clone_works():
     from sklearn.base import clone
 
-    net = Network(hidden_sizes=(12,), lam=0.3, max_iter=5, copies=0, n_inputs=20, n_classes=3)
+    net = MLP(hidden_sizes=(12,), lam=0.3, max_iter=5, n_inputs=20, n_classes=3)
     params = net.get_params(deep=True)
     assert params["hidden_sizes"] == (12,) and params["lam"] == 0.3 and params["max_iter"] == 5
     twin = clone(net)
@@ -55,10 +56,10 @@ def test_every_hyperparameter_is_an_init_argument_and_clone_works():
 
 def test_fit_takes_its_settings_from_init_only():
     X, y = blobs()
-    a = Network(hidden_sizes=(8,), n_inputs=20, n_classes=3, max_iter=3, copies=0).fit(X, y)
+    a = MLP(hidden_sizes=(8,), n_inputs=20, n_classes=3, max_iter=3).fit(X, y)
     assert a.n_iter_ == 3
     Xi, yi = np.random.default_rng(0).random((50, 784)).astype(np.float32), np.arange(50) % 10
-    assert Network(hidden_sizes=(4,), max_iter=2, copies=2).fit(Xi, yi).n_examples_ == 150
+    assert MLP(hidden_sizes=(4,), max_iter=2).fit(Xi, yi).n_examples_ == 50  # what it is given, no copies
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -67,26 +68,42 @@ def test_fit_takes_its_settings_from_init_only():
     ("lam", -1, "lam must be a finite number"), ("lam", float("nan"), "lam must be a finite number"),
     ("lam", float("inf"), "lam must be"), ("activation", "softsign", "activation must be one of"),
     ("output", "linear", "output must be one of"), ("dtype", "float16", "dtype must be one of"),
-    ("distortions", ("smudge",), "unknown distortion 'smudge'"), ("copies", -1, "copies must be"),
     ("patience", 0, "patience must be"), ("init_scale", 0, "init_scale must be"),
     ("memory", True, "memory must be"),
 ])
 def test_bad_hyperparameters_are_refused_before_fitting(name, value, message):
-    net = Network().set_params(**{name: value})
+    net = MLP().set_params(**{name: value})
     with pytest.raises(ValueError, match=message):
         net.fit(np.zeros((10, 784), np.float32), np.arange(10))
     with pytest.raises(ValueError, match=message):
-        check_params(net.get_params())
+        MLP.check_params(net.get_params())
 
 
-def test_presets_are_complete_hyperparameter_sets():
+def test_presets_are_complete_recipes():
     for name in PRESETS:
-        params = network_params(name)
-        assert set(params) == set(Network().get_params()), name
-        assert Network(**params).get_params() == params
-    assert network_params("default", max_iter=5, seed=None)["max_iter"] == 5  # None leaves the preset's value
+        chosen = recipe(name)
+        assert chosen["preset"] == name and chosen["family"] == PRESETS[name]["family"]
+        cls = family_class(chosen["family"])
+        assert set(chosen["params"]) == set(cls().get_params()), name
+        assert cls(**chosen["params"]).get_params() == chosen["params"]
+    assert recipe("default", max_iter=5, seed=None)["params"]["max_iter"] == 5  # None leaves the preset's value
+    seeded = recipe("default", seed=7, copies=2, distortions=["blur"])
+    assert seeded["seed"] == seeded["params"]["seed"] == 7 and seeded["copies"] == 2
+    assert seeded["distortions"] == ["blur"] and "copies" not in seeded["params"]
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
-        network_params("fast")
+        recipe("fast")
+    with pytest.raises(ValueError, match="unknown model family 'tree'"):
+        recipe(family="tree")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"distortions": ["smudge"]}, "unknown distortion 'smudge'"), ({"copies": -1}, "copies must be"),
+    ({"copies": 101}, "copies must be"), ({"hidden_sizes": [0]}, "hidden_sizes must be"),
+    ({"seed": -2}, "seed must be"), ({"filters": 8}, "the mlp family has no parameter 'filters'"),
+])
+def test_bad_recipes_are_refused_with_the_option_named(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        recipe("default", **overrides)
     from nnmodel.images import distort
     from nnmodel.model import presets
 
@@ -96,7 +113,7 @@ def test_presets_are_complete_hyperparameter_sets():
 def test_fit_learns_mnist_subset_with_progress(subset):
     X, y, Xv, yv = subset
     seen = []
-    net = Network(hidden_sizes=(32,), max_iter=30, eval_every=10, memory=20, copies=0)
+    net = MLP(hidden_sizes=(32,), max_iter=30, eval_every=10, memory=20)
     net.fit(X, y, validation=(Xv, yv), progress=seen.append)
     assert net.score(Xv, yv) > 0.85
     assert [i["iteration"] for i in seen] == list(range(1, 31))
@@ -107,7 +124,7 @@ def test_fit_learns_mnist_subset_with_progress(subset):
 
 def test_early_stopping_keeps_the_best_validation_parameters(subset):
     X, y, Xv, yv = subset
-    net = Network(hidden_sizes=(64,), lam=1.0, max_iter=300, eval_every=5, patience=3, copies=0)
+    net = MLP(hidden_sizes=(64,), lam=1.0, max_iter=300, eval_every=5, patience=3)
     net.fit(X[:300], y[:300], validation=(Xv, yv))
     assert net.n_iter_ < 300 and net.stop_reason_.startswith("early stop")
     best = max(i["val_accuracy"] for i in net.history_ if "val_accuracy" in i)
@@ -117,9 +134,9 @@ def test_early_stopping_keeps_the_best_validation_parameters(subset):
 
 def test_seeded_training_is_reproducible(subset):
     X, y, _, _ = subset
-    a = Network(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
-    b = Network(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
-    c = Network(hidden_sizes=(16,), seed=4, max_iter=5).fit(X[:500], y[:500])
+    a = MLP(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
+    b = MLP(hidden_sizes=(16,), seed=3, max_iter=5).fit(X[:500], y[:500])
+    c = MLP(hidden_sizes=(16,), seed=4, max_iter=5).fit(X[:500], y[:500])
     np.testing.assert_array_equal(a.params_[0][0], b.params_[0][0])
     assert not np.array_equal(a.params_[0][0], c.params_[0][0])
 

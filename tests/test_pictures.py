@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from nnmodel import explain
 from nnmodel.model.dense import init_params
-from nnmodel.model.mlp import Network
-from nnmodel.reports import pictures
+from nnmodel.model.mlp import MLP
+from nnmodel.reports import calibration, drawing, pictures, render
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,8 @@ def net(trained_model):
     return load_model(trained_model)[0]
 
 
-def untrained() -> Network:
-    net = Network(hidden_sizes=(64,))
+def untrained() -> MLP:
+    net = MLP(hidden_sizes=(64,))
     net.params_ = init_params(net.sizes, seed=0)
     return net
 
@@ -31,7 +30,7 @@ def stroke_likeness(net, mnist_raw) -> np.ndarray:
     (each mean minus the mean of all digits, so the shared blob in the middle does not count)."""
     X = mnist_raw.test_images.reshape(-1, 784) / 255.0
     means = np.stack([X[mnist_raw.test_labels == d].mean(axis=0) for d in range(10)]) - X.mean(axis=0)
-    W = explain.weight_images(net).reshape(-1, 784)
+    W = net.units().pictures.reshape(-1, 784)
     W = W - W.mean(axis=1, keepdims=True)
     means = means - means.mean(axis=1, keepdims=True)
     correlation = (W / np.linalg.norm(W, axis=1, keepdims=True)) @ (means / np.linalg.norm(means, axis=1)[:, None]).T
@@ -45,18 +44,18 @@ def test_trained_weights_look_like_digit_strokes_not_noise(net, mnist_raw):
     assert np.mean(trained > random.max()) > 0.9
 
 
-def test_weight_grid_orders_units_by_importance(net):
-    grid = pictures.weight_grid(net)
+def test_weight_grid_shows_the_units_in_the_order_given(net):
+    grid = pictures.weight_grid(net.units(), np.argsort(-net.unit_importance(), kind="stable"))
     assert grid.size == (20 * 60, 4 * (60 + 13))  # 64 tiles of 56 px + 4 px gap, 20 a row, rank labels
-    first = int(np.argmax(explain.hidden_unit_importance(net)))
-    tile = np.asarray(explain.weight_tile(explain.weight_images(net)[first], 2))
+    first = int(np.argmax(net.unit_importance()))
+    tile = np.asarray(drawing.weight_tile(net.units().pictures[first], 2))
     np.testing.assert_array_equal(np.asarray(grid)[13:13 + 56, 2:2 + 56], tile)
     assert len(np.unique(np.asarray(grid).reshape(-1, 3) @ [1 << 16, 1 << 8, 1])) > 500
 
-    chosen = pictures.weight_grid(net, order=[3, 1], columns=20, scale=3, labels=None)
+    chosen = pictures.weight_grid(net.units(), order=[3, 1], columns=20, scale=3, labels=None)
     assert chosen.size == (2 * 88, 88)
     np.testing.assert_array_equal(np.asarray(chosen)[0:84, 2:86],
-                                  np.asarray(explain.weight_tile(explain.weight_images(net)[3], 3)))
+                                  np.asarray(drawing.weight_tile(net.units().pictures[3], 3)))
 
 
 def history(n=30, every=10, accuracies=(0.90, 0.93, 0.92)) -> list[dict]:
@@ -102,13 +101,13 @@ def toy(groups) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_calibration_of_a_calibrated_and_an_over_confident_model():
-    calibrated = pictures.calibration(*toy([(0.65, 20, 13), (0.95, 20, 19)]))
+    calibrated = calibration.calibration(*toy([(0.65, 20, 13), (0.95, 20, 19)]))
     assert calibrated["ece"] == pytest.approx(0, abs=1e-9)
     assert [b["count"] for b in calibrated["bins"]] == [0] * 6 + [20, 0, 0, 20]
     assert calibrated["bins"][6]["accuracy"] == pytest.approx(0.65)
     assert calibrated["bins"][0]["confidence"] is None and calibrated["n"] == 40
 
-    over = pictures.calibration(*toy([(0.95, 50, 35), (0.55, 50, 30)]))
+    over = calibration.calibration(*toy([(0.95, 50, 35), (0.55, 50, 30)]))
     # 95% sure but right 70%: gap 0.25; 55% sure but right 60%: gap 0.05; half the images each
     assert over["ece"] == pytest.approx(0.5 * 0.25 + 0.5 * 0.05)
     assert over["accuracy"] == pytest.approx(0.65) and over["confidence"] == pytest.approx(0.75)
@@ -126,7 +125,7 @@ def test_threshold_table_on_a_hand_made_case():
     #           confidence: 0.3   0.6   0.6   0.8   0.85  0.92  0.96  0.99
     proba, labels = toy([(0.3, 1, 0), (0.6, 2, 1), (0.8, 1, 1), (0.85, 1, 0), (0.92, 1, 1), (0.96, 1, 1),
                          (0.99, 1, 1)])
-    half, strict = pictures.threshold_table(proba, labels, thresholds=(0.5, 0.8))
+    half, strict = calibration.threshold_table(proba, labels, thresholds=(0.5, 0.8))
     # 0.5: flags the 0.3 answer (wrong): 1 of 8 images, 1 of 3 errors, none of the 5 right answers
     assert half == {"threshold": 0.5, "flagged": 1 / 8, "flagged_count": 1, "errors_caught": pytest.approx(1 / 3),
                     "right_flagged": 0.0, "kept_accuracy": pytest.approx(5 / 7), "kept_count": 7}
@@ -135,10 +134,10 @@ def test_threshold_table_on_a_hand_made_case():
     assert strict["right_flagged"] == pytest.approx(1 / 5) and strict["kept_accuracy"] == pytest.approx(4 / 5)
     assert json.loads(json.dumps([half, strict])) == [half, strict]
 
-    everything = pictures.threshold_table(proba, labels, thresholds=(1.0,))[0]
+    everything = calibration.threshold_table(proba, labels, thresholds=(1.0,))[0]
     assert everything["flagged"] == 1.0 and everything["kept_accuracy"] is None
 
-    text = pictures.look_inside_markdown(pictures.calibration(proba, labels), [half, strict])
+    text = render.look_inside_markdown(calibration.calibration(proba, labels), [half, strict])
     assert "(weights.png)" in text and "(curves.png)" in text and "(reliability.png)" in text
     assert "| 0.5 | 12.50% | 33.33% | 0.00% | 71.43% |" in text
-    assert "weights.png" not in pictures.look_inside_markdown(pictures.calibration(proba, labels), [], weights=None)
+    assert "weights.png" not in render.look_inside_markdown(calibration.calibration(proba, labels), [], weights=None)

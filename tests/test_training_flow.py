@@ -38,7 +38,8 @@ def test_first_model_is_registered_with_full_metadata(trained):
     assert registry.versions() == [decision["candidate"]]
     folder = registry.resolve()
     net, meta = modelfile.load_model(folder)
-    assert meta["recipe"]["preset"] == "quick" and meta["network"]["hidden_sizes"] == [32]
+    assert meta["recipe"]["preset"] == "quick" and meta["params"]["hidden_sizes"] == [32]
+    assert meta["family"] == meta["recipe"]["family"] == "mlp" and meta["format"] == "digits-model/3"
     assert set(meta["metrics"]) == {"train", "validation", "test", "optdigits", "drawn"}
     assert meta["metrics"]["test"]["accuracy"] > 0.8
     assert meta["data"]["raw_digest"]
@@ -124,7 +125,7 @@ def test_distorted_copies_come_from_a_cached_layer(trained):
     layer = Path(meta["distorted"]["dir"])
     assert "+distorted-" in layer.name and meta["distorted"]["count"] == 55000
     assert meta["training"]["examples"] == 110000 and meta["recipe"]["copies"] == 1
-    assert meta["network"]["copies"] == 0  # the network fitted the layer's copies as they were
+    assert "copies" not in meta["params"]  # the model fitted the layer's copies as they were
     stamp = (layer / "train.parquet").stat().st_mtime_ns
     again = training_flow(str(root), **recipe)
     assert Registry(root).metadata(again["candidate"])["distorted"]["digest"] == meta["distorted"]["digest"]

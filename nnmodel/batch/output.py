@@ -6,8 +6,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from nnmodel import atomic
 from nnmodel.errors import SetupError
-from nnmodel.store import atomic
 from nnmodel.store.layout import check_writable
 
 

@@ -10,10 +10,10 @@ import shutil
 import time
 from pathlib import Path
 
+from nnmodel import atomic
 from nnmodel.batch.listing import input_folders
 from nnmodel.batch.rows import COL, add_counts, columns, count_rows
 from nnmodel.errors import SetupError
-from nnmodel.store import atomic
 
 LINE_END = "\r\n"
 

@@ -57,12 +57,13 @@ def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: 
 
 
 def distort_for_recipe(layout: Layout, data_dir: str | os.PathLike, preset: str = "default",
-                       overrides: dict | None = None, log=print) -> Path | None:
-    """The distortion layer the recipe (a preset and its overrides) asks for: its copies, kinds and seed."""
-    from nnmodel.model.presets import network_params
+                       overrides: dict | None = None, family: str | None = None, log=print) -> Path | None:
+    """The distortion layer the recipe (a preset, or a family, and its overrides: see
+    nnmodel.model.presets.recipe) asks for: its copies, kinds and seed."""
+    from nnmodel.model.presets import recipe
 
-    params = network_params(preset, **(overrides or {}))
-    return distort_training_split(layout, data_dir, params["copies"], params["distortions"], params["seed"], log)
+    chosen = recipe(preset, family, **(overrides or {}))
+    return distort_training_split(layout, data_dir, chosen["copies"], chosen["distortions"], chosen["seed"], log)
 
 
 def training_data(data_dir: str | os.PathLike, distorted_dir: str | os.PathLike | None = None):

@@ -10,10 +10,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from nnmodel import atomic
 from nnmodel.data.digests import sha256_file
 from nnmodel.data.readers import RawData, read_idx_folder
 from nnmodel.errors import DataError
-from nnmodel.store import atomic
 
 # SHA-256 of the four canonical .gz files as served by the mirrors.
 MNIST_GZ_FILES = {

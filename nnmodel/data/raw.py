@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnmodel import atomic
 from nnmodel.data.digests import sha256_bytes, unordered_digest
 from nnmodel.data.download import download_mnist, mirrors
 from nnmodel.data.readers import (
@@ -25,7 +26,6 @@ from nnmodel.data.readers import (
     read_local,
 )
 from nnmodel.errors import DataError
-from nnmodel.store import atomic
 from nnmodel.store.layout import Layout, read_record
 
 # SHA-256 of the canonical MNIST content: each array's C-order uint8 bytes (= the IDX payload after

@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nnmodel import atomic
 from nnmodel.data.digests import sha256_file
 from nnmodel.data.raw import read_raw
 from nnmodel.errors import DataError
-from nnmodel.store import atomic
 from nnmodel.store.layout import Layout
 
 LAYOUT_VERSION = 1

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnmodel import atomic
 from nnmodel.data.splits import read_split_uint8, split_table, write_split
-from nnmodel.store import atomic
 from nnmodel.store.feedback import load_feedback
 from nnmodel.store.layout import Layout
 

@@ -316,19 +316,3 @@ def distorted_copies(images: np.ndarray, copies: int, kinds=("affine", "elastic"
                 list(pool.map(run, work))
     return out
 
-
-def with_distorted_copies(X: np.ndarray, y: np.ndarray, copies: int, kinds=("shift",), seed: int = 0,
-                          side: int = SIDE) -> tuple[np.ndarray, np.ndarray]:
-    """X (m, side*side) followed by `copies` distorted copies of it, labels repeated to match;
-    copies=0 (or no kinds) returns X, y unchanged."""
-    kinds = check_kinds(kinds)
-    if copies <= 0 or not kinds:
-        return X, y
-    if kinds == ("shift",):  # the original default recipe's copies, drawn exactly as before
-        rng = np.random.default_rng(seed)
-        images = X.reshape(-1, side, side)
-        parts = [X] + [random_shifts(images, rng).reshape(len(X), -1) for _ in range(copies)]
-        return np.concatenate(parts), np.tile(y, copies + 1)
-    copied = distorted_copies(X.reshape(-1, side, side), copies, kinds, seed, labels=np.asarray(y)) \
-        .reshape(copies * len(X), -1)
-    return np.concatenate([X, copied]), np.tile(y, copies + 1)

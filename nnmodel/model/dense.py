@@ -1,4 +1,5 @@
-"""The maths of a fully connected network in NumPy: parameters, forward pass, cost and gradient.
+"""The maths of fully connected layers in NumPy: parameters, forward pass, cost and gradient (the MLP
+family, and any family whose last stage is a dense network).
 
 Shapes: inputs X are (m, n_inputs) float in [0, 1]; labels y are (m,) ints 0..n_classes-1. Layer l has
 weights W (n_out, n_in) and biases b (n_out,), so the original project's Theta = [b | W].
@@ -44,6 +45,13 @@ def init_params(sizes, seed: int = 0, dtype=np.float32, scale: float = 0.05):
     rng = np.random.default_rng(seed)
     return [(rng.uniform(-scale, scale, size=(n_out, n_in)).astype(dtype), np.zeros(n_out, dtype=dtype))
             for n_in, n_out in itertools.pairwise(sizes)]
+
+
+def one_hot(y: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+    """Targets (m, n_classes) with a 1 in each row's class column."""
+    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    Y[np.arange(len(y)), np.asarray(y, dtype=np.intp)] = 1
+    return Y
 
 
 def pack(params) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Minimising a network's cost with SciPy's L-BFGS-B: per-iteration progress, validation checks,
-early stopping. Knows the maths (`nnmodel.model.dense`), not the estimator that calls it.
+"""Minimising any objective with SciPy's L-BFGS-B: per-iteration progress, validation checks, early
+stopping. The objective is a function of one flat float64 vector; no model is imported here.
 """
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from nnmodel.model.dense import cost_and_grad, pack, unpack
-from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
-
 
 @dataclass
 class FitResult:
@@ -24,7 +21,6 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     stop_reason: str = ""
     seconds: float = 0.0
-    sparse_inputs: bool = False
     kept_iteration: int = 0      # the iteration the returned parameters come from (early stopping: the best)
 
 
@@ -54,37 +50,23 @@ def single_threaded_scipy_blas():
             lib.set_num_threads(n)
 
 
-def one_hot(y: np.ndarray, n_classes: int, dtype) -> np.ndarray:
-    """Targets (m, n_classes) with a 1 in each row's class column."""
-    Y = np.zeros((len(y), n_classes), dtype=dtype)
-    Y[np.arange(len(y)), np.asarray(y, dtype=np.intp)] = 1
-    return Y
-
-
-def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: float, activation: str,
-               output: str, max_iter: int, memory: int, tol: float, dtype, score=None, eval_every: int = 10,
-               patience: int | None = None, progress=None, sparse: bool | None = None) -> FitResult:
-    """Minimise the cost of the network `sizes` on X (m, n_inputs) in [0, 1], y (m,), from x0.
+def minimise(objective, x0: np.ndarray, *, max_iter: int, memory: int = 10, tol: float = 1e-10, score=None,
+             eval_every: int = 10, patience: int | None = None, progress=None) -> FitResult:
+    """Minimise objective(flat) -> (loss, gradient (same shape as flat)) from x0 with L-BFGS-B.
 
     progress(info) is called after every iteration with iteration, max_iter, loss, grad_norm, seconds,
-    eta_seconds and, every `eval_every` iterations when `score(params)` is given, val_accuracy.
-    With `patience`, training stops after that many checks without a better score and returns the
-    best parameters seen. `memory` is L-BFGS-B's number of stored corrections (maxcor). `sparse`
-    computes the input-layer products from sparse row blocks in parallel (None: when that is faster
-    on this machine, timed once per process; same results up to float32 rounding).
+    eta_seconds and, every `eval_every` iterations when `score(flat)` is given, val_accuracy.
+    With `patience`, minimising stops after that many checks without a better score and returns the
+    best parameters seen. `memory` is L-BFGS-B's number of stored corrections (maxcor); `tol` its
+    relative cost tolerance (ftol). SciPy's own BLAS runs on one thread meanwhile.
     """
-    dtype = np.dtype(dtype)
-    X = np.ascontiguousarray(X, dtype=dtype)
-    Y = one_hot(y, sizes[-1], dtype)
-    use_sparse = faster_as_sparse(X, sizes[1]) if sparse is None else bool(sparse)
-    inputs = SparseRows(X) if use_sparse else X
     last = {}
 
-    def objective(flat):
-        cost, grads = cost_and_grad(unpack(flat, sizes, dtype), inputs, Y, lam, activation, output)
-        grad = pack(grads)
+    def evaluate(flat):
+        loss, grad = objective(flat)
+        grad = np.asarray(grad, dtype=np.float64)
         last["grad_norm"] = float(np.linalg.norm(grad))
-        return cost, grad
+        return float(loss), grad
 
     history: list[dict] = []
     best = {"score": -1.0, "flat": None, "iteration": 0}
@@ -99,7 +81,7 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
                 "grad_norm": last.get("grad_norm"), "seconds": elapsed,
                 "eta_seconds": elapsed / it * (max_iter - it)}
         if score is not None and (it % eval_every == 0 or it == max_iter):
-            info["val_accuracy"] = accuracy = score(unpack(intermediate_result.x, sizes, dtype))
+            info["val_accuracy"] = accuracy = score(intermediate_result.x)
             if accuracy > best["score"]:
                 best.update(score=accuracy, flat=intermediate_result.x.copy(), iteration=it)
                 state["since_best"] = 0
@@ -111,15 +93,11 @@ def fit_lbfgsb(sizes, X: np.ndarray, y: np.ndarray, x0: np.ndarray, *, lam: floa
         if patience is not None and state["since_best"] >= patience:
             raise StopIteration
 
-    try:
-        with single_threaded_scipy_blas():
-            result = minimize(objective, x0, jac=True, method="L-BFGS-B", callback=callback,
-                              options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": memory})
-    finally:
-        if isinstance(inputs, SparseRows):
-            inputs.close()
+    with single_threaded_scipy_blas():
+        result = minimize(evaluate, np.asarray(x0, dtype=np.float64), jac=True, method="L-BFGS-B", callback=callback,
+                          options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": memory})
     flat, reason, kept = result.x, str(result.message), state["iteration"]
     if patience is not None and best["flat"] is not None and state["since_best"] >= patience:
         flat, reason, kept = best["flat"], f"early stop: no better validation accuracy for {patience} checks", \
             best["iteration"]
-    return FitResult(flat, state["iteration"], history, reason, time.perf_counter() - started, use_sparse, kept)
+    return FitResult(flat, state["iteration"], history, reason, time.perf_counter() - started, kept)

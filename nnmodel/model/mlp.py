@@ -1,46 +1,66 @@
-"""`Network`: a multi-layer perceptron with the scikit-learn estimator surface.
+"""The MLP family: a multi-layer perceptron on the 784 pixels, fitted by L-BFGS-B.
 
-Every hyperparameter is an `__init__` argument, stored as given; `get_params`/`set_params` make
-`sklearn.base.clone` work. `fit(X, y)` trains with L-BFGS-B (`nnmodel.model.lbfgs`) on X plus its distorted
-copies (`nnmodel.images.distort`) and returns self; it sets `params_` [(W (n_out, n_in), b (n_out,)), ...],
-`n_iter_`, `history_`, `stop_reason_`, `train_seconds_`, `n_examples_`, `classes_`.
-X is (m, 784) in [0, 1] (digit light on dark); y is (m,) digits.
+The original project's network is one of these (784-100-10, sigmoid units): its Theta files are
+this family's `thetas()`. Fitted state: `params_` [(W (n_out, n_in), b (n_out,)), ...], saved as the
+arrays W0, b0, W1, b1, ... The maths lives in `nnmodel.model.dense`.
 """
 from __future__ import annotations
 
-import inspect
-import math
+import itertools
 
 import numpy as np
 
-from nnmodel.images import distort
 from nnmodel.model import lbfgs
-from nnmodel.model.dense import ACTIVATIONS, OUTPUTS, forward, init_params, output_proba, pack, unpack
+from nnmodel.model.base import (
+    MAX_UNITS,
+    Model,
+    Units,
+    check_choice,
+    check_number,
+    check_sizes,
+    check_whole,
+)
+from nnmodel.model.dense import (
+    ACTIVATIONS,
+    OUTPUTS,
+    activate,
+    activation_slope,
+    cost_and_grad,
+    forward,
+    init_params,
+    one_hot,
+    output_proba,
+    pack,
+    unpack,
+)
+from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
 
 DTYPES = ("float32", "float64")
-MAX_UNITS = 100_000       # per layer: a larger model is a typo or a tampered file, not a digit recogniser
+SIDE = 28                 # MNIST images are SIDE x SIDE pixels
 
 
-class Network:
+class MLP(Model):
     """Multi-layer perceptron: fit, predict, predict_proba, score (scikit-learn conventions). The
-    defaults are the `default` preset's.
+    defaults are the `mlp` preset's network.
 
     hidden_sizes  units per hidden layer          activation  hidden activation: sigmoid, tanh, relu
     output        softmax, or sigmoid (the original project's per-class logistic output)
     lam           L2 weight penalty (lambda)       max_iter    L-BFGS-B iterations
     memory        L-BFGS-B stored corrections      tol         L-BFGS-B relative cost tolerance
-    copies        distorted copies of each training image added to the fit
-    distortions   which distortions make them (see nnmodel.images.distort.KINDS)
     patience      stop after this many validation checks without improvement (None: never)
     eval_every    iterations between validation checks
     init_scale    initial weights uniform in [-init_scale, init_scale]
-    dtype         float32 or float64 arithmetic  seed  initialisation and distortion seed
+    dtype         float32 or float64 arithmetic  seed  initialisation seed
     sparse        input products from sparse row blocks (None: when the inputs are mostly zeros)
+    X is (m, n_inputs) in [0, 1] (digit light on dark); y is (m,) digits. The model trains on what it is
+    given: distorted copies are the data layer's business (`nnmodel.data.distorted`).
     """
 
+    family = "mlp"
+
     def __init__(self, hidden_sizes=(100,), activation="sigmoid", output="softmax", lam=1.0, max_iter=120,
-                 memory=50, tol=1e-10, copies=1, distortions=("style", "affine", "stroke", "blur"), patience=None,
-                 eval_every=10, init_scale=0.12, dtype="float32", seed=0, sparse=None, n_inputs=784, n_classes=10):
+                 memory=50, tol=1e-10, patience=None, eval_every=10, init_scale=0.12, dtype="float32", seed=0,
+                 sparse=None, n_inputs=784, n_classes=10):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
         self.output = output
@@ -48,8 +68,6 @@ class Network:
         self.max_iter = max_iter
         self.memory = memory
         self.tol = tol
-        self.copies = copies
-        self.distortions = distortions
         self.patience = patience
         self.eval_every = eval_every
         self.init_scale = init_scale
@@ -59,60 +77,79 @@ class Network:
         self.n_inputs = n_inputs
         self.n_classes = n_classes
 
-    # ------------------------------------------------------------------ scikit-learn surface
-
     @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The `__init__` arguments as stored (no nested estimators, so `deep` changes nothing)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> Network:
-        """Set hyperparameters by name; ValueError for a name `__init__` does not take. Returns self."""
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Network has no parameter {name!r}; valid: {', '.join(sorted(valid))}")
-            setattr(self, name, value)
-        return self
+    def _check(cls, params: dict) -> None:
+        check_sizes(params, "hidden_sizes")
+        check_choice(params, "activation", ACTIVATIONS)
+        check_choice(params, "output", OUTPUTS)
+        check_choice(params, "dtype", DTYPES)
+        check_number(params, "lam", 0)
+        check_number(params, "tol", 0)
+        check_number(params, "init_scale", 0, strict=True)
+        check_whole(params, "max_iter", 1)
+        check_whole(params, "memory", 1, 1000)
+        check_whole(params, "patience", 1, none_ok=True)
+        check_whole(params, "eval_every", 1)
+        check_whole(params, "seed", 0)
+        check_whole(params, "n_inputs", 1, MAX_UNITS)
+        check_whole(params, "n_classes", 2, 1000)
+        if params["sparse"] not in (None, True, False):
+            raise ValueError(f"sparse must be true, false or null, not {params['sparse']!r}")
 
     @property
     def sizes(self) -> tuple[int, ...]:
         """Units per layer, inputs first: e.g. (784, 100, 10)."""
         return (int(self.n_inputs), *map(int, self.hidden_sizes), int(self.n_classes))
 
-    def fit(self, X, y, validation=None, progress=None) -> Network:
+    def describe(self) -> str:
+        output = "softmax" if self.output == "softmax" else "per-class sigmoid"
+        return f"MLP {'-'.join(map(str, self.sizes))}, {self.activation} units, {output} output"
+
+    # ------------------------------------------------------------------ fitting and predicting
+
+    def fit(self, X, y, validation=None, progress=None) -> MLP:
         """Train on X (m, n_inputs) in [0, 1] and y (m,); returns self.
 
         validation: (X_val, y_val) checked every `eval_every` iterations (for `patience` and the
-        history); progress(info) is called after every iteration (see `nnmodel.model.lbfgs.fit_lbfgsb`).
+        history); progress(info) is called after every iteration (see `nnmodel.model.lbfgs.minimise`).
         """
-        check_params(self.get_params())
-        dtype = np.dtype(self.dtype)
-        X = np.asarray(X, dtype=dtype).reshape(-1, self.n_inputs)
-        y = np.asarray(y)
-        X_fit, y_fit = distort.with_distorted_copies(X, y, self.copies, self.distortions, seed=self.seed)
+        self.check_params(self.get_params())
+        dtype, sizes = np.dtype(self.dtype), self.sizes
+        X = np.ascontiguousarray(np.asarray(X, dtype=dtype).reshape(-1, self.n_inputs))
+        Y = one_hot(np.asarray(y), self.n_classes, dtype)
+        use_sparse = faster_as_sparse(X, sizes[1]) if self.sparse is None else bool(self.sparse)
+        inputs = SparseRows(X) if use_sparse else X
+
+        def objective(flat):
+            cost, grads = cost_and_grad(unpack(flat, sizes, dtype), inputs, Y, self.lam, self.activation, self.output)
+            return cost, pack(grads)
+
         score = None
         if validation is not None:
             X_val, y_val = validation
 
-            def score(params):
-                self.params_ = params
+            def score(flat):
+                self.params_ = unpack(flat, sizes, dtype)
                 return self.score(X_val, y_val)
-        sizes = self.sizes
         x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
-        result = lbfgs.fit_lbfgsb(sizes, X_fit, y_fit, x0, lam=self.lam, activation=self.activation,
-                                  output=self.output, max_iter=self.max_iter, memory=self.memory, tol=self.tol,
-                                  dtype=dtype, score=score, eval_every=self.eval_every, patience=self.patience,
-                                  progress=progress, sparse=self.sparse)
+        try:
+            result = lbfgs.minimise(objective, x0, max_iter=self.max_iter, memory=self.memory, tol=self.tol,
+                                    score=score, eval_every=self.eval_every, patience=self.patience,
+                                    progress=progress)
+        finally:
+            if isinstance(inputs, SparseRows):
+                inputs.close()
         self.params_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes, dtype)]
         self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
-        self.train_seconds_, self.n_examples_ = result.seconds, len(X_fit)
-        self.sparse_inputs_, self.kept_iteration_ = result.sparse_inputs, result.kept_iteration
+        self.train_seconds_, self.n_examples_ = result.seconds, len(X)
+        self.sparse_inputs_, self.kept_iteration_ = use_sparse, result.kept_iteration
         self.classes_ = np.arange(self.n_classes)
         return self
+
+    def training_record(self) -> dict:
+        return {"iterations": self.n_iter_, "seconds": round(self.train_seconds_, 2), "stop_reason": self.stop_reason_,
+                "examples": int(self.n_examples_), "kept_iteration": self.kept_iteration_,
+                "sparse_inputs": self.sparse_inputs_, "history": self.history_}
 
     def predict_proba(self, X, batch: int = 8192) -> np.ndarray:
         """Class probabilities (m, n_classes) as float32; rows sum to 1 (sigmoid outputs normalised)."""
@@ -125,66 +162,79 @@ class Network:
             out[start: start + batch] = p
         return out
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted digits (m,)."""
-        return self.predict_proba(X).argmax(axis=1)
+    def decision_function(self, X) -> np.ndarray:
+        """Each class's score (m, n_classes): the output layer's logits."""
+        X = np.asarray(X, dtype=self.dtype).reshape(-1, self.n_inputs)
+        return forward(self.params_, X, self.activation)[-1]
 
-    def score(self, X, y) -> float:
-        """Accuracy in [0, 1]."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+    # ------------------------------------------------------------------ named arrays
 
-    def __repr__(self) -> str:
-        defaults = type(self)().get_params()
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
-        return f"Network({', '.join(changed)})"
+    def expected_arrays(self) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
+            shapes[f"W{i}"], shapes[f"b{i}"] = (n_out, n_in), (n_out,)
+        return shapes
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for i, (W, b) in enumerate(self.params_):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        return arrays
 
-def check_params(params: dict) -> dict:
-    """ValueError naming the first hyperparameter that is missing, of the wrong type or out of range;
-    returns `params`. Used before fitting and on every model file before its arrays are read."""
-    def whole(name, low, high=None, none_ok=False):
-        value = params.get(name)
-        if value is None and none_ok:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or \
-                (high is not None and value > high):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise ValueError(f"{name} must be a whole number {bound}, not {value!r}")
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.params_ = [(arrays[f"W{i}"].astype(self.dtype), arrays[f"b{i}"].astype(self.dtype))
+                        for i in range(len(self.sizes) - 1)]
 
-    def number(name, low, strict=False):
-        value = params.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value) \
-                or value < low or (strict and value == low):
-            raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}, not {value!r}")
+    # ------------------------------------------------------------------ looking inside
 
-    def choice(name, allowed):
-        if params.get(name) not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {params.get(name)!r}")
+    def score_gradients(self, x: np.ndarray, digit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Activations [x, a1, ..., logits] and the exact gradients of `digit`'s logit with respect to
+        each of [x, a1, ..., a_last_hidden] for one image x (n_inputs,) (one backward pass, float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        acts = [a[0] for a in forward(self.params_, x[None, :], self.activation)]
+        gradient = np.asarray(self.params_[-1][0][digit], dtype=np.float64)
+        gradients = [gradient]
+        for layer in range(len(self.params_) - 1, 0, -1):
+            gradient = (gradient * activation_slope(acts[layer], self.activation)) @ self.params_[layer - 1][0]
+            gradients.insert(0, gradient)
+        return acts, gradients
 
-    missing = [name for name in Network._param_names() if name not in params]
-    if missing:
-        raise ValueError(f"missing parameter {missing[0]}")
-    sizes = params["hidden_sizes"]
-    if not isinstance(sizes, (list, tuple)) or not sizes or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= MAX_UNITS for s in sizes):
-        raise ValueError(f"hidden_sizes must be a list of whole numbers 1..{MAX_UNITS}, not {sizes!r}")
-    choice("activation", ACTIVATIONS)
-    choice("output", OUTPUTS)
-    choice("dtype", DTYPES)
-    number("lam", 0)
-    number("tol", 0)
-    number("init_scale", 0, strict=True)
-    whole("max_iter", 1)
-    whole("memory", 1, 1000)
-    whole("copies", 0, 100)
-    whole("patience", 1, none_ok=True)
-    whole("eval_every", 1)
-    whole("seed", 0)
-    whole("n_inputs", 1, MAX_UNITS)
-    whole("n_classes", 2, 1000)
-    if not isinstance(params["distortions"], (list, tuple)):
-        raise ValueError(f"distortions must be a list of names, not {params['distortions']!r}")
-    distort.check_kinds(params["distortions"])
-    if params["sparse"] not in (None, True, False):
-        raise ValueError(f"sparse must be true, false or null, not {params['sparse']!r}")
-    return params
+    def input_gradient(self, x: np.ndarray, digit: int) -> np.ndarray:
+        return self.score_gradients(x, digit)[1][0]
+
+    def units(self) -> Units | None:
+        """The first hidden layer's units; each picture is its input weights (needs 784 = 28x28 inputs)."""
+        W1 = np.asarray(self.params_[0][0], dtype=np.float64)
+        if W1.shape[1] != SIDE * SIDE:
+            return None
+        return Units("hidden unit", W1.reshape(-1, SIDE, SIDE))
+
+    def unit_contributions(self, x: np.ndarray, digit: int) -> np.ndarray:
+        """Each first-layer unit's part in `digit`'s score (H,). One hidden layer: activation x outgoing
+        weight, exact (they sum, with the output bias, to the score); deeper networks: gradient x
+        activation of the first hidden layer (a first-order estimate)."""
+        acts, gradients = self.score_gradients(x, digit)
+        return gradients[1] * acts[1]
+
+    def unit_importance(self, X: np.ndarray | None = None) -> np.ndarray:
+        """How much each first-layer unit matters to what follows: (H,) >= 0, for ordering pictures.
+
+        The norm of the unit's outgoing weights; with a sample X (m, n_inputs) in [0, 1], times the
+        spread (standard deviation) of its activation over X, because a unit that is always equally on
+        only shifts every score by the same amount, like a bias, and so tells the digits apart no better.
+        """
+        importance = np.linalg.norm(np.asarray(self.params_[1][0], dtype=np.float64), axis=0)
+        if X is not None:
+            W1, b1 = self.params_[0]
+            X = np.asarray(X, dtype=np.float64).reshape(-1, W1.shape[1])
+            importance *= activate(X @ W1.T + b1, self.activation).std(axis=0)
+        return importance
+
+    def thetas(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(Theta1, Theta2), bias column first, of a network with one sigmoid hidden layer (the original
+        project's layout); None for any other shape. For a softmax output the original `predict` gives
+        the same answers (sigmoid and softmax rank logits alike)."""
+        if len(self.params_) != 2 or self.activation != "sigmoid":
+            return None
+        (W1, b1), (W2, b2) = self.params_
+        return np.column_stack([b1, W1]).astype(np.float64), np.column_stack([b2, W2]).astype(np.float64)

@@ -1,15 +1,20 @@
-"""Model files: `model.npz` (arrays only, loaded with allow_pickle=False) beside `model.json`.
+"""Model files: `model.npz` (named arrays only, never pickle) beside `model.json`.
 
-model.json holds the format, the network's hyperparameters (`Network.get_params()`), the SHA-256 of
+model.json holds the format version, the model's family and hyperparameters, the SHA-256 of
 model.npz, and any metadata the caller adds (recipe, data digests, metrics...). It is checked against
-a schema (types, allowed values, sizes within limits) before any array is read; a file whose digest,
-array names or shapes disagree with it is refused. Every refusal is a ModelFileError naming the file.
+a schema (a known family, valid hyperparameters) before any array is read; then each array's header
+(name, shape, type) is checked against what the family expects for those hyperparameters before its
+data is read, so a tampered file cannot make the reader allocate gigabytes. A file whose digest,
+array names, shapes or values disagree is refused. Every refusal is a ModelFileError naming the file.
+
+Formats: digits-model/3 records "family" and "params"; /1 and /2 (MLPs only, their "network"
+parameters) still load, as the MLP family (/1 named the activation "hidden"; /2 also kept the
+distortion settings that the recipe now holds).
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import os
 import re
@@ -18,27 +23,28 @@ from pathlib import Path
 
 import numpy as np
 
+from nnmodel import atomic
 from nnmodel.errors import ModelFileError
-from nnmodel.model.mlp import Network, check_params
-from nnmodel.store import atomic
+from nnmodel.model.base import Model
+from nnmodel.model.families import FAMILIES, family_class
 
-FORMAT = "digits-model/2"
-READABLE_FORMATS = ("digits-model/1", FORMAT)   # /1 named the activation "hidden"
+FORMAT = "digits-model/3"
+OLD_FORMATS = ("digits-model/1", "digits-model/2")   # MLPs, with "network" parameters
+READABLE_FORMATS = (*OLD_FORMATS, FORMAT)
+MOVED_TO_THE_RECIPE = ("copies", "distortions")      # /2 networks kept these; the data layer makes copies now
 NPZ, JSON = "model.npz", "model.json"
 MAX_JSON_BYTES = 8 << 20
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def save_model(net: Network, folder: str | os.PathLike, metadata: dict | None = None) -> Path:
+def save_model(model: Model, folder: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write model.npz then model.json (each atomically) into `folder`; returns the folder."""
     folder = Path(folder)
     buffer = io.BytesIO()
-    arrays = {}
-    for i, (W, b) in enumerate(net.params_):
-        arrays[f"W{i}"], arrays[f"b{i}"] = W, b
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **model.to_arrays())
     data = buffer.getvalue()
     atomic.write_bytes(folder / NPZ, data)
-    record = {**(metadata or {}), "format": FORMAT, "network": net.get_params(),
+    record = {**(metadata or {}), "format": FORMAT, "family": model.family, "params": model.get_params(),
               "npz_sha256": hashlib.sha256(data).hexdigest()}
     atomic.write_json(folder / JSON, record)
     return folder
@@ -64,32 +70,43 @@ def read_metadata(folder: str | os.PathLike) -> dict:
 
 
 def check_record(record, path: Path) -> dict:
-    """The schema of model.json: a JSON object with a known format, valid hyperparameters and a
-    SHA-256; returns it with the hyperparameters complete (older formats upgraded)."""
+    """The schema of model.json: a JSON object with a known format and family, valid hyperparameters
+    and a SHA-256; returns it with "family" and the complete "params" (older formats upgraded)."""
     if not isinstance(record, dict):
         raise ModelFileError(f"{path}: model metadata is not a JSON object")
     if record.get("format") not in READABLE_FORMATS:
         raise ModelFileError(f"{path}: format {record.get('format')!r} is not one of {', '.join(READABLE_FORMATS)}")
+    if record["format"] in OLD_FORMATS:
+        record = upgraded(record, path)
+    family = record.get("family")
+    if family not in FAMILIES:
+        raise ModelFileError(f"{path}: unknown model family {family!r} (this version reads {', '.join(FAMILIES)})")
+    params = record.get("params")
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{path}: 'params' is not an object of hyperparameters")
+    cls = family_class(family)
+    try:
+        params = cls.check_params({**cls.defaults(), **params})
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: bad {family} description ({exc})") from None
+    if not isinstance(record.get("npz_sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", record["npz_sha256"]):
+        raise ModelFileError(f"{path}: 'npz_sha256' is not a SHA-256 hex digest")
+    return {**record, "params": params}
+
+
+def upgraded(record: dict, path: Path) -> dict:
+    """A /1 or /2 record (an MLP's "network" parameters) in the form of the current format."""
     network = record.get("network")
     if not isinstance(network, dict):
         raise ModelFileError(f"{path}: 'network' is not an object of hyperparameters")
-    network = dict(network)
-    if record["format"] == "digits-model/1" and "hidden" in network:
-        network["activation"] = network.pop("hidden")
-    unknown = set(network) - set(Network().get_params())
-    if unknown:
-        raise ModelFileError(f"{path}: unknown network parameter {sorted(unknown)[0]!r}")
-    try:
-        params = check_params({**Network().get_params(), **network})
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: bad network description ({exc})") from None
-    if not isinstance(record.get("npz_sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", record["npz_sha256"]):
-        raise ModelFileError(f"{path}: 'npz_sha256' is not a SHA-256 hex digest")
-    return {**record, "network": params}
+    params = {k: v for k, v in network.items() if k not in MOVED_TO_THE_RECIPE}
+    if record["format"] == "digits-model/1" and "hidden" in params:
+        params["activation"] = params.pop("hidden")
+    return {k: v for k, v in record.items() if k != "network"} | {"family": "mlp", "params": params}
 
 
-def load_model(folder: str | os.PathLike) -> tuple[Network, dict]:
-    """Load (network, metadata) from a model folder, checking schema, digest, names, shapes and values."""
+def load_model(folder: str | os.PathLike) -> tuple[Model, dict]:
+    """Load (model, metadata) from a model folder, checking schema, digest, names, shapes and values."""
     folder = Path(folder)
     record = read_metadata(folder)
     npz_path = folder / NPZ
@@ -99,24 +116,35 @@ def load_model(folder: str | os.PathLike) -> tuple[Network, dict]:
         raise ModelFileError(f"{npz_path}: cannot read model weights ({exc.strerror or exc})") from None
     if hashlib.sha256(data).hexdigest() != record["npz_sha256"]:
         raise ModelFileError(f"{npz_path}: SHA-256 does not match {JSON} (tampered or mismatched file)")
-    net = Network(**record["network"])
+    model = family_class(record["family"])(**record["params"])
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        arrays = read_arrays(data, model.expected_arrays())
+        model.with_arrays(arrays)
+    except ValueError as exc:
+        raise ModelFileError(f"{npz_path}: {exc}") from None
+    except (OSError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{npz_path}: unreadable weights ({exc})") from None
-    params = []
-    sizes = net.sizes
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        W, b = arrays.get(f"W{i}"), arrays.get(f"b{i}")
-        if W is None or b is None or W.shape != (n_out, n_in) or b.shape != (n_out,):
-            raise ModelFileError(f"{npz_path}: layer {i} weights do not match the {'-'.join(map(str, sizes))} network")
-        if W.dtype.kind != "f" or b.dtype.kind != "f":
-            raise ModelFileError(f"{npz_path}: layer {i} weights are {W.dtype}/{b.dtype}, not floating point")
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise ModelFileError(f"{npz_path}: layer {i} holds non-finite weights")
-        params.append((W.astype(net.dtype), b.astype(net.dtype)))
-    if len(arrays) != 2 * len(params):
-        raise ModelFileError(f"{npz_path}: {len(arrays)} arrays, expected {2 * len(params)}")
-    net.params_ = params
-    return net, record
+    return model, record
+
+
+def read_arrays(data: bytes, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The arrays of an .npz (bytes), each read only after its header (name, shape, floating point
+    type) matched `expected`; ValueError says what did not."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = {member[:-4]: member for member in archive.namelist() if member.endswith(".npy")}
+        if set(names) != set(expected) or len(names) != len(archive.namelist()):
+            raise ValueError(f"{len(archive.namelist())} arrays {sorted(names)[:8]}, expected {sorted(expected)}")
+        arrays = {}
+        for name, shape in expected.items():
+            with archive.open(names[name]) as fh:
+                read_header = HEADER_READERS.get(np.lib.format.read_magic(fh))
+                if read_header is None:
+                    raise ValueError(f"array {name} is in a .npy version this reader does not take")
+                found, _, dtype = read_header(fh)
+                if found != tuple(shape):
+                    raise ValueError(f"array {name} is {found}, expected {tuple(shape)}")
+                if dtype.kind != "f":
+                    raise ValueError(f"array {name} is {dtype}, not floating point")
+            with archive.open(names[name]) as fh:
+                arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
+    return arrays

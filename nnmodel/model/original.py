@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from nnmodel import atomic
 from nnmodel.errors import ModelFileError
-from nnmodel.model.mlp import Network
-from nnmodel.store import atomic
+from nnmodel.model.base import Model
+from nnmodel.model.mlp import MLP
 
 
 def predict(Theta1: np.ndarray, Theta2: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -23,40 +24,41 @@ def predict(Theta1: np.ndarray, Theta2: np.ndarray, X: np.ndarray) -> np.ndarray
     return np.argmax(a3, axis=1)
 
 
-def to_thetas(net: Network) -> tuple[np.ndarray, np.ndarray]:
-    """(Theta1, Theta2) of a 784-H-10 network with a sigmoid hidden layer.
+def to_thetas(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """(Theta1, Theta2) of a model whose family has that shape (an MLP with one sigmoid hidden layer).
 
     For a softmax output the predictions are unchanged (sigmoid and softmax rank logits alike).
     """
-    if len(net.params_) != 2 or net.activation != "sigmoid":
-        raise ModelFileError(f"{net!r}: only one sigmoid hidden layer fits the original Theta1/Theta2 layout")
-    (W1, b1), (W2, b2) = net.params_
-    return (np.column_stack([b1, W1]).astype(np.float64), np.column_stack([b2, W2]).astype(np.float64))
+    thetas = model.thetas()
+    if thetas is None:
+        raise ModelFileError(f"{model.describe()}: only one sigmoid hidden layer fits the original Theta1/Theta2 "
+                             "layout")
+    return thetas
 
 
-def from_thetas(Theta1: np.ndarray, Theta2: np.ndarray) -> Network:
-    """A Network (sigmoid hidden and output, as in the original) holding the given Thetas."""
+def from_thetas(Theta1: np.ndarray, Theta2: np.ndarray) -> MLP:
+    """An MLP (sigmoid hidden and output, as in the original) holding the given Thetas."""
     if Theta1.ndim != 2 or Theta2.ndim != 2 or Theta2.shape[1] != Theta1.shape[0] + 1:
         raise ModelFileError(f"Theta shapes {Theta1.shape} and {Theta2.shape} do not chain (need (h, n+1), (k, h+1))")
-    net = Network(hidden_sizes=(Theta1.shape[0],), activation="sigmoid", output="sigmoid",
+    net = MLP(hidden_sizes=(Theta1.shape[0],), activation="sigmoid", output="sigmoid",
                   n_inputs=Theta1.shape[1] - 1, n_classes=Theta2.shape[0], dtype="float64")
     net.params_ = [(Theta1[:, 1:].copy(), Theta1[:, 0].copy()), (Theta2[:, 1:].copy(), Theta2[:, 0].copy())]
     return net
 
 
-def save_thetas(net: Network, folder: str | os.PathLike) -> tuple[Path, Path]:
+def save_thetas(model: Model, folder: str | os.PathLike) -> tuple[Path, Path]:
     """Write Theta1.txt and Theta2.txt (np.savetxt text, as the original) atomically."""
     folder = Path(folder)
     paths = []
-    for name, theta in zip(("Theta1.txt", "Theta2.txt"), to_thetas(net)):
+    for name, theta in zip(("Theta1.txt", "Theta2.txt"), to_thetas(model)):
         with atomic.atomic_path(folder / name) as tmp:
             np.savetxt(tmp, theta)
         paths.append(folder / name)
     return tuple(paths)
 
 
-def load_thetas(folder: str | os.PathLike, n_inputs: int = 784, n_classes: int = 10) -> Network:
-    """Read Theta1.txt / Theta2.txt from `folder` into a Network; ModelFileError names a bad file."""
+def load_thetas(folder: str | os.PathLike, n_inputs: int = 784, n_classes: int = 10) -> MLP:
+    """Read Theta1.txt / Theta2.txt from `folder` into an MLP; ModelFileError names a bad file."""
     folder = Path(folder)
     thetas = []
     for name in ("Theta1.txt", "Theta2.txt"):

@@ -8,30 +8,31 @@ import numpy as np
 
 from nnmodel.data.splits import read_split_uint8, read_splits
 from nnmodel.errors import DataError
-from nnmodel.explain import hidden_unit_importance
 from nnmodel.model.modelfile import load_model
-from nnmodel.reports import other_writers, pictures
+from nnmodel.reports import calibration, other_writers, pictures
 from nnmodel.reports.metrics import classification_report
 from nnmodel.reports.render import write_report
 from nnmodel.store.feedback import load_labelled
 from nnmodel.store.layout import Layout
 
+DIGITS = 10   # classes of every report: the digits 0-9
 
-def evaluate(net, split_data: dict, worst: int = 36) -> dict:
-    """Metrics of `net` on {split: (X, y)}; the test split also gets its worst mistakes, how far its
+
+def evaluate(model, split_data: dict, worst: int = 36) -> dict:
+    """Metrics of `model` on {split: (X, y)}; the test split also gets its worst mistakes, how far its
     confidences can be trusted (calibration) and what each --min-confidence threshold would catch."""
     report = {"splits": {}}
     for name, (X, y) in split_data.items():
-        proba = net.predict_proba(X)
+        proba = model.predict_proba(X)
         pred = proba.argmax(axis=1)
-        report["splits"][name] = classification_report(y, pred, net.n_classes)
+        report["splits"][name] = classification_report(y, pred, proba.shape[1])
         if name == "test":
             order = confident_mistakes(proba, y)[:worst]
             report["mistakes"] = [{"index": int(i), "true": int(y[i]), "predicted": int(pred[i]),
                                    "confidence": float(proba[i, pred[i]]), "p_true": float(proba[i, y[i]])}
                                   for i in order]
-            report["calibration"] = pictures.calibration(proba, y)
-            report["thresholds"] = pictures.threshold_table(proba, y)
+            report["calibration"] = calibration.calibration(proba, y)
+            report["thresholds"] = calibration.threshold_table(proba, y)
     return report
 
 
@@ -42,19 +43,23 @@ def confident_mistakes(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
     return wrong[np.argsort(-proba[wrong, pred[wrong]], kind="stable")]
 
 
-def look_inside_pictures(net, meta: dict, X_validation=None) -> dict:
-    """The report's pictures of the network itself: {file name: PIL image} — the hidden units'
-    weights by importance, and the training curves when the model file kept its history."""
-    order = np.argsort(-hidden_unit_importance(net, X_validation), kind="stable")
-    images = {"weights.png": pictures.weight_grid(net, order)}
+def look_inside_pictures(model, meta: dict, X_validation=None) -> dict:
+    """The report's pictures of the model itself: {file name: PIL image} — its units' weights by
+    importance (when its family has units), and the training curves when the model file kept its history."""
+    images = {}
+    units = model.units()
+    if units is not None:
+        importance = model.unit_importance(X_validation)
+        order = None if importance is None else np.argsort(-importance, kind="stable")
+        images["weights.png"] = pictures.weight_grid(units, order)
     training = meta.get("training") or {}
     if len(training.get("history") or []) > 1:
         images["curves.png"] = pictures.training_curves(training["history"], training.get("kept_iteration"))
     return images
 
 
-def score_other_writers(net, data_dir: str | os.PathLike, layout: Layout | None = None) -> dict:
-    """Metrics of `net` on digits by other writers than MNIST's training set (see
+def score_other_writers(model, data_dir: str | os.PathLike, layout: Layout | None = None) -> dict:
+    """Metrics of `model` on digits by other writers than MNIST's training set (see
     nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}; optdigits says when it is missing.
     The drawn digits are kept in `layout`'s data layers (made on the first call), else redrawn."""
     scores = {}
@@ -62,26 +67,26 @@ def score_other_writers(net, data_dir: str | os.PathLike, layout: Layout | None 
     if optdigits is None:
         scores["optdigits"] = {"missing": other_writers.MISSING}
     else:
-        scores["optdigits"] = classification_report(optdigits[1], net.predict(optdigits[0]), net.n_classes)
+        scores["optdigits"] = classification_report(optdigits[1], model.predict(optdigits[0]), DIGITS)
     if layout is not None:
         X, y = other_writers.drawn_layer(layout, data_dir)
     else:
         X, y = other_writers.drawn(read_test_pixels(data_dir), read_split_uint8(Path(data_dir) / "test.parquet")[1])
-    scores["drawn"] = classification_report(y, net.predict(X), net.n_classes)
+    scores["drawn"] = classification_report(y, model.predict(X), DIGITS)
     return scores
 
 
-def score_labelled(net, folder: str | os.PathLike) -> dict:
-    """Metrics of `net` on a folder of labelled images, `<folder>/<digit>/<image>` (e.g. a class's own
+def score_labelled(model, folder: str | os.PathLike) -> dict:
+    """Metrics of `model` on a folder of labelled images, `<folder>/<digit>/<image>` (e.g. a class's own
     handwriting), through the shared preprocessing, with its folder, every mistake ({path, true,
     predicted, confidence}, most confident first) and the files it could not read."""
     images, labels, paths, problems = load_labelled(folder)
     if not len(labels):
         raise DataError(f"{folder}: no labelled image could be read (expected <digit>/<image> files)"
                         + (f"; {problems[0]}" if problems else ""))
-    proba = net.predict_proba(images.reshape(len(images), -1).astype(np.float32) / 255)
+    proba = model.predict_proba(images.reshape(len(images), -1).astype(np.float32) / 255)
     pred = proba.argmax(axis=1)
-    report = classification_report(labels, pred, net.n_classes)
+    report = classification_report(labels, pred, DIGITS)
     report.update({"folder": str(folder), "unreadable": problems,
                    "mistakes": [{"path": str(paths[i]), "true": int(labels[i]), "predicted": int(pred[i]),
                                  "confidence": float(proba[i, pred[i]])} for i in confident_mistakes(proba, labels)]})
@@ -99,15 +104,17 @@ def evaluate_model(layout: Layout, model_dir: str | os.PathLike, data_dir: str |
     every split of `data_dir`, other writers' digits (and the `labelled` folder's images, when
     given: see score_labelled), calibration, and pictures of the network itself, written to
     reports/<report_name>/; returns that folder."""
-    net, meta = load_model(model_dir)
+    model, meta = load_model(model_dir)
     splits = read_splits(data_dir)
-    report = evaluate(net, splits)
-    report["others"] = score_other_writers(net, data_dir, layout)
+    report = evaluate(model, splits)
+    report["others"] = score_other_writers(model, data_dir, layout)
     if labelled is not None:
-        report["others"]["labelled"] = score_labelled(net, labelled)
+        report["others"]["labelled"] = score_labelled(model, labelled)
     report.update({"model": meta.get("version", str(model_dir)), "data_dir": str(data_dir),
                    "data_manifest": layout.manifest(data_dir)["files"]})
-    images = look_inside_pictures(net, meta, splits["validation"][0][:5000])
+    images = look_inside_pictures(model, meta, splits["validation"][0][:5000])
+    units = model.units()
+    report["units"] = None if units is None else units.name
     images["reliability.png"] = pictures.reliability_diagram(report["calibration"])
     report["pictures"] = sorted(images)
     folder = layout.report_dir(report_name)

@@ -1,7 +1,8 @@
 """Digits written by other people than MNIST's, in the MNIST form, for the other-writers score.
 
-  optdigits  the UCI optdigits test digits (1,797; 43 writers, none of MNIST's), shipped inside the
-             scikit-learn wheel as sklearn/datasets/data/digits.csv.gz: 8x8 blocks of 0-16, scaled
+  optdigits  the UCI optdigits test digits (1,797 by 13 writers, none of MNIST's: UCI split its 43
+             writers 30 for training, 13 for test), shipped inside the scikit-learn wheel as
+             sklearn/datasets/data/digits.csv.gz: 8x8 blocks of 0-16, scaled
              up to 64x64 and sent through the same preprocessing as `digits predict`. The file is
              read directly (scikit-learn is never imported); without the wheel the score says so.
   drawn      MNIST test digits thinned to a skeleton and redrawn with a round pen of three widths on

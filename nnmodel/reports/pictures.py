@@ -1,144 +1,64 @@
-"""Pictures and numbers that look inside a trained network, for training reports.
+"""The pictures of a report (PNG, drawn with Pillow):
 
-weight_grid          every first-layer unit's input weights, most important first
+weight_grid          what each unit looks for (its input weights), most important first
 training_curves      cost per L-BFGS-B iteration and validation accuracy, with the kept iteration marked
-calibration          does "90% sure" mean right 9 times in 10? per confidence bin, and the ECE
 reliability_diagram  the calibration as bars against the diagonal
-threshold_table      what `digits predict --min-confidence` would flag at each threshold
-look_inside_markdown a report section with the table and links to the pictures
-
-Numbers come back as plain floats and ints (None where undefined), ready for JSON.
+confusion_png        the confusion matrix as a heat map with counts
+mistakes_png         a montage of misclassified digits
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from nnmodel.explain import FOR, SIDE, hidden_unit_importance, label_font, weight_images, weight_tile
+from nnmodel.model.base import Units
+from nnmodel.reports.drawing import (
+    ACCURACY_LINE,
+    AXIS,
+    FOR,
+    GRID,
+    KEPT,
+    LOSS_LINE,
+    SIDE,
+    Panel,
+    label_font,
+    padded,
+    tile_scale,
+    weight_tile,
+)
 
-GRID, AXIS, LOSS_LINE, ACCURACY_LINE, KEPT = (230, 230, 230), (60, 60, 60), (31, 119, 180), (44, 140, 60), FOR
 
+def weight_grid(units: Units, order=None, columns: int = 20, scale: int = 2,
+                labels: str | None = "rank") -> Image.Image:
+    """What each unit looks for: its picture (input weights) as a tile of about (28 * scale) px, red
+    positive, blue negative, each scaled to its own max |w| (so weak units still show their pattern).
 
-# ------------------------------------------------------------------ weights
-
-
-def weight_grid(net, order=None, columns: int = 20, scale: int = 2, labels: str | None = "rank") -> Image.Image:
-    """Every first-layer unit's input weights as a (28 * scale) px tile, red positive, blue negative,
-    each tile scaled to its own max |w| (so weak units still show their pattern).
-
-    order: unit indices to show, in order (default: all, by `hidden_unit_importance`, most important
-    first). labels: "rank" (1, 2, ...), "unit" (the unit's index, as in the explanation picture) or None.
-    Size: columns * (28 * scale + 4) wide, rows * (28 * scale + 4 + label height) high.
+    order: unit indices to show, in order (default: all, as they come; reports pass the model's
+    `unit_importance` order, most important first). labels: "rank" (1, 2, ...), "unit" (the unit's
+    index, as in the explanation picture) or None. The title above the grid names the units.
     """
-    images = weight_images(net)
+    pictures = units.pictures
     if order is None:
-        order = np.argsort(-hidden_unit_importance(net), kind="stable")
+        order = range(len(pictures))
     order = [int(u) for u in order]
-    tile, gap = SIDE * scale, 4
+    enlarge = tile_scale(pictures.shape, SIDE * scale)
+    tile_h, tile_w = pictures.shape[1] * enlarge, pictures.shape[2] * enlarge
+    gap, header = 4, 0
     label_height = 13 if labels else 0
     columns = max(1, min(columns, len(order)))
     rows = -(-len(order) // columns)
-    grid = Image.new("RGB", (columns * (tile + gap), rows * (tile + gap + label_height)), "white")
+    grid = Image.new("RGB", (columns * (tile_w + gap), header + rows * (tile_h + gap + label_height)), "white")
     draw = ImageDraw.Draw(grid)
     for rank, unit in enumerate(order):
-        left = (rank % columns) * (tile + gap) + gap // 2
-        top = (rank // columns) * (tile + gap + label_height) + label_height
+        left = (rank % columns) * (tile_w + gap) + gap // 2
+        top = header + (rank // columns) * (tile_h + gap + label_height) + label_height
         if labels:
             draw.text((left, top - label_height), str(rank + 1 if labels == "rank" else unit), fill=(90, 90, 90),
                       font=label_font(10))
-        grid.paste(weight_tile(images[unit], scale), (left, top))
+        grid.paste(weight_tile(pictures[unit], enlarge), (left, top))
         # a hairline frame: a tile's zero weights are white, like the page
-        draw.rectangle((left - 1, top - 1, left + tile, top + tile), outline=GRID)
+        draw.rectangle((left - 1, top - 1, left + tile_w, top + tile_h), outline=GRID)
     return grid
-
-
-# ------------------------------------------------------------------ training curves
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About `count` round tick values (steps of 1, 2 or 5 times a power of ten) within [low, high]."""
-    if not high > low:
-        return [low]
-    rough = (high - low) / count
-    power = 10.0 ** math.floor(math.log10(rough))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
-    first = math.ceil(low / step - 1e-9) * step
-    return [round(first + k * step, 12) for k in range(int((high - first) / step + 1e-9) + 1)]
-
-
-def tick_text(value: float, step: float, percent: bool = False) -> str:
-    """A tick label with as many decimals as the step needs."""
-    if percent:
-        value, step = value * 100, step * 100
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
-    return f"{value:.{decimals}f}{'%' if percent else ''}"
-
-
-def tick_step(ticks: list[float]) -> float:
-    return ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-
-
-class Panel:
-    """A plot area in an image: maps data (x, y) to pixels and draws axes with ticks and a title."""
-
-    def __init__(self, draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], x_range, y_range):
-        self.draw, self.box = draw, box
-        self.x_range, self.y_range = x_range, y_range
-
-    def point(self, x: float, y: float) -> tuple[float, float]:
-        left, top, right, bottom = self.box
-        (x0, x1), (y0, y1) = self.x_range, self.y_range
-        return (left + (x - x0) / ((x1 - x0) or 1) * (right - left),
-                bottom - (y - y0) / ((y1 - y0) or 1) * (bottom - top))
-
-    def axes(self, title: str, x_label: str, x_percent: bool = False, y_percent: bool = False,
-             x_whole: bool = False) -> None:
-        """Frame, grid lines and tick labels (percentages, or only whole numbers for counts like iterations)."""
-        left, top, right, bottom = self.box
-        draw, font = self.draw, label_font(12)
-        y_ticks = nice_ticks(*self.y_range)
-        for y in y_ticks:
-            py = self.point(self.x_range[0], y)[1]
-            draw.line((left, py, right, py), fill=GRID)
-            text = tick_text(y, tick_step(y_ticks), y_percent)
-            width = draw.textlength(text, font=font)
-            draw.text((left - 6 - width, py - 7), text, fill=AXIS, font=font)
-        x_ticks = [x for x in nice_ticks(*self.x_range, count=8) if not x_whole or x == int(x)]
-        for x in x_ticks:
-            px = self.point(x, self.y_range[0])[0]
-            draw.line((px, bottom, px, bottom + 4), fill=AXIS)
-            text = tick_text(x, 1 if x_whole else tick_step(x_ticks), x_percent)
-            draw.text((px - draw.textlength(text, font=font) / 2, bottom + 6), text, fill=AXIS, font=font)
-        draw.line((left, top, left, bottom), fill=AXIS)
-        draw.line((left, bottom, right, bottom), fill=AXIS)
-        draw.text((left, top - 22), title, fill="black", font=label_font(14))
-        if x_label:
-            draw.text((right - draw.textlength(x_label, font=font), bottom + 22), x_label, fill=AXIS, font=font)
-
-    def line(self, xs, ys, colour, width: int = 2) -> None:
-        points = [self.point(x, y) for x, y in zip(xs, ys)]
-        if len(points) > 1:
-            self.draw.line(points, fill=colour, width=width, joint="curve")
-
-    def dots(self, xs, ys, colour, radius: int = 3) -> None:
-        for x, y in zip(xs, ys):
-            px, py = self.point(x, y)
-            self.draw.ellipse((px - radius, py - radius, px + radius, py + radius), fill=colour)
-
-    def dashed_vertical(self, x: float, colour) -> None:
-        px = self.point(x, self.y_range[0])[0]
-        _, top, _, bottom = self.box
-        for y in range(top, bottom, 8):
-            self.draw.line((px, y, px, min(y + 4, bottom)), fill=colour, width=2)
-
-
-def padded(low: float, high: float, share: float = 0.05) -> tuple[float, float]:
-    """[low, high] widened by `share` of its span on each side (or by 1% of |value| when flat), so
-    curves do not run along the frame."""
-    span = (high - low) or abs(high) * 0.02 or 1.0
-    return low - share * span, high + share * span
 
 
 def training_curves(history: list[dict], stopped_at: int | None = None) -> Image.Image:
@@ -184,39 +104,6 @@ def training_curves(history: list[dict], stopped_at: int | None = None) -> Image
     return image
 
 
-# ------------------------------------------------------------------ calibration
-
-
-def confidences(proba: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each answer's confidence (its top probability) (n,) and whether it was right (n,) bool."""
-    proba = np.asarray(proba)
-    return proba.max(axis=1), proba.argmax(axis=1) == np.asarray(labels)
-
-
-def calibration(proba: np.ndarray, labels: np.ndarray, bins: int = 10) -> dict:
-    """How far confidence matches accuracy, from probabilities (n, 10) and true labels (n,).
-
-    Answers are put in `bins` equal confidence bins over [0, 1]; each bin has low, high, count,
-    confidence (mean top probability) and accuracy (None when empty). ece: the expected calibration
-    error, sum over bins of count / n * |accuracy - confidence| (0 = "90% sure" is right 90% of the time).
-    """
-    confidence, right = confidences(proba, labels)
-    n = len(confidence)
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    rows, ece = [], 0.0
-    for b in range(bins):
-        inside = which == b
-        count = int(inside.sum())
-        mean_confidence = float(confidence[inside].mean()) if count else None
-        accuracy = float(right[inside].mean()) if count else None
-        if count:
-            ece += count / n * abs(accuracy - mean_confidence)
-        rows.append({"low": b / bins, "high": (b + 1) / bins, "count": count, "confidence": mean_confidence,
-                     "accuracy": accuracy})
-    return {"n": n, "accuracy": float(right.mean()) if n else None,
-            "confidence": float(confidence.mean()) if n else None, "ece": float(ece), "bins": rows}
-
-
 def reliability_diagram(calib: dict) -> Image.Image:
     """Accuracy per confidence bin as bars against the diagonal of perfect calibration (520x500 RGB);
     the gap between each bar and its mean confidence shaded red, its count above it, the ECE in the title."""
@@ -256,63 +143,38 @@ def reliability_diagram(calib: dict) -> Image.Image:
     return image
 
 
-# ------------------------------------------------------------------ flagging unsure answers
+def confusion_png(cm) -> Image.Image:
+    """A heat map of the confusion matrix with counts, 10x10 cells of 44 px."""
+    cm = np.asarray(cm)
+    k, cell, margin = len(cm), 44, 28
+    image = Image.new("RGB", (margin + k * cell + 1, margin + k * cell + 1), "white")
+    draw = ImageDraw.Draw(image)
+    row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    for t in range(k):
+        draw.text((margin // 2 - 3, margin + t * cell + cell // 2 - 6), str(t), fill="black")
+        draw.text((margin + t * cell + cell // 2 - 3, margin // 2 - 6), str(t), fill="black")
+        for p in range(k):
+            share = row_share[t, p]
+            shade = (int(255 * (1 - share)), int(255 * (1 - 0.6 * share)), 255) if t == p else \
+                    (255, int(255 * (1 - min(1, 8 * share))), int(255 * (1 - min(1, 8 * share))))
+            box = (margin + p * cell, margin + t * cell, margin + (p + 1) * cell, margin + (t + 1) * cell)
+            draw.rectangle(box, fill=shade, outline=(200, 200, 200))
+            text = str(int(cm[t, p]))
+            draw.text((box[0] + cell // 2 - 3 * len(text), box[1] + cell // 2 - 6), text,
+                      fill="white" if t == p and share > 0.6 else "black")
+    return image
 
 
-THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
-
-
-def threshold_table(proba: np.ndarray, labels: np.ndarray, thresholds=THRESHOLDS) -> list[dict]:
-    """What `digits predict --min-confidence T` would flag (top probability below T), per threshold:
-
-    flagged          share of all images flagged            errors_caught  share of the wrong answers flagged
-    right_flagged    share of the right answers flagged (the cost: good answers sent for checking)
-    kept_accuracy    accuracy of the answers not flagged    (shares are None when nothing to divide by)
-    """
-    confidence, right = confidences(proba, labels)
-    rows = []
-    for threshold in thresholds:
-        flagged = confidence < threshold
-        rows.append({"threshold": float(threshold), "flagged": share(flagged), "flagged_count": int(flagged.sum()),
-                     "errors_caught": share(flagged[~right]), "right_flagged": share(flagged[right]),
-                     "kept_accuracy": share(right[~flagged]), "kept_count": int((~flagged).sum())})
-    return rows
-
-
-def share(mask: np.ndarray) -> float | None:
-    """The share of True in a boolean array; None for an empty one."""
-    return float(mask.mean()) if mask.size else None
-
-
-# ------------------------------------------------------------------ report section
-
-
-def look_inside_markdown(calib: dict, table: list[dict], weights: str | None = "weights.png",
-                         curves: str | None = "curves.png", reliability: str | None = "reliability.png") -> str:
-    """A Markdown section for a report: the pictures (by file name; None leaves one out), the
-    calibration in words and the threshold table."""
-    lines = ["## Inside the network", ""]
-    if weights:
-        lines += [f"![What each hidden unit looks for]({weights})", "",
-                  "Each tile is one hidden unit's input weights, most important unit first: red where ink "
-                  "turns the unit on, blue where ink turns it off.", ""]
-    if curves:
-        lines += [f"![Training curves]({curves})", "",
-                  "The cost on the training images at each L-BFGS-B iteration and the validation accuracy "
-                  "where it was measured; the dashed line marks the iteration whose parameters were kept.", ""]
-    lines += ["## How far to trust the confidence", ""]
-    if reliability:
-        lines += [f"![Reliability diagram]({reliability})", ""]
-    lines += [f"Expected calibration error (ECE): **{calib['ece']:.2%}** on {calib['n']:,} images (mean "
-              f"confidence {percent_or_na(calib['confidence'])}, accuracy {percent_or_na(calib['accuracy'])}).",
-              "", "Flagging answers below a confidence threshold (`digits predict --min-confidence`):", "",
-              "| threshold | flagged | errors caught | right answers flagged | accuracy of the rest |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {r['threshold']:g} | {percent_or_na(r['flagged'])} | {percent_or_na(r['errors_caught'])} | "
-              f"{percent_or_na(r['right_flagged'])} | {percent_or_na(r['kept_accuracy'])} |" for r in table]
-    return "\n".join(lines) + "\n"
-
-
-def percent_or_na(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2%}"
-
+def mistakes_png(images: np.ndarray, mistakes: list[dict], columns: int = 9, scale: int = 2) -> Image.Image:
+    """A montage of misclassified digits (uint8 (n, 28, 28)), each captioned 'true>predicted'."""
+    n = max(len(mistakes), 1)
+    rows = -(-n // columns)
+    tile_w, tile_h = 28 * scale + 24, 28 * scale + 20
+    montage = Image.new("L", (columns * tile_w, rows * tile_h), 255)
+    draw = ImageDraw.Draw(montage)
+    for i, m in enumerate(mistakes):
+        x, y = (i % columns) * tile_w + 12, (i // columns) * tile_h + 2
+        digit = Image.fromarray(255 - images[m["index"]]).resize((28 * scale, 28 * scale), Image.NEAREST)
+        montage.paste(digit, (x, y))
+        draw.text((x, y + 28 * scale + 2), f"{m['true']} as {m['predicted']} {m['confidence']:.0%}", fill=0)
+    return montage

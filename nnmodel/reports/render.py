@@ -1,4 +1,4 @@
-"""Writing evaluation reports for people and machines: JSON, CSV, Markdown and two PNGs.
+"""Writing evaluation reports for people and machines: JSON, CSV, Markdown and the pictures.
 
 report.json       every number: accuracy per split, per-class precision/recall/F1, averages, confusion,
                   and the same for digits by other writers (optdigits, pen-drawn)
@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from nnmodel.reports.pictures import look_inside_markdown
-from nnmodel.store import atomic
+from nnmodel import atomic
+from nnmodel.reports.pictures import confusion_png, mistakes_png
 from nnmodel.store.layout import read_record
 
 
@@ -70,7 +69,8 @@ def markdown(report: dict, title: str) -> str:
         shown = set(report.get("pictures") or [])
         lines += ["", look_inside_markdown(report["calibration"], report["thresholds"],
                                            *(name if name in shown else None
-                                             for name in ("weights.png", "curves.png", "reliability.png"))).rstrip()]
+                                             for name in ("weights.png", "curves.png", "reliability.png")),
+                                           units=report.get("units", "hidden unit")).rstrip()]
     if report.get("mistakes"):
         lines += ["", "## Worst mistakes (test)", "", "![mistakes](mistakes.png)", "",
                   "| test index | true | predicted | confidence |", "|---|---|---|---|"]
@@ -147,43 +147,6 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
-def confusion_png(cm) -> Image.Image:
-    """A heat map of the confusion matrix with counts, 10x10 cells of 44 px."""
-    cm = np.asarray(cm)
-    k, cell, margin = len(cm), 44, 28
-    image = Image.new("RGB", (margin + k * cell + 1, margin + k * cell + 1), "white")
-    draw = ImageDraw.Draw(image)
-    row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    for t in range(k):
-        draw.text((margin // 2 - 3, margin + t * cell + cell // 2 - 6), str(t), fill="black")
-        draw.text((margin + t * cell + cell // 2 - 3, margin // 2 - 6), str(t), fill="black")
-        for p in range(k):
-            share = row_share[t, p]
-            shade = (int(255 * (1 - share)), int(255 * (1 - 0.6 * share)), 255) if t == p else \
-                    (255, int(255 * (1 - min(1, 8 * share))), int(255 * (1 - min(1, 8 * share))))
-            box = (margin + p * cell, margin + t * cell, margin + (p + 1) * cell, margin + (t + 1) * cell)
-            draw.rectangle(box, fill=shade, outline=(200, 200, 200))
-            text = str(int(cm[t, p]))
-            draw.text((box[0] + cell // 2 - 3 * len(text), box[1] + cell // 2 - 6), text,
-                      fill="white" if t == p and share > 0.6 else "black")
-    return image
-
-
-def mistakes_png(images: np.ndarray, mistakes: list[dict], columns: int = 9, scale: int = 2) -> Image.Image:
-    """A montage of misclassified digits (uint8 (n, 28, 28)), each captioned 'true>predicted'."""
-    n = max(len(mistakes), 1)
-    rows = -(-n // columns)
-    tile_w, tile_h = 28 * scale + 24, 28 * scale + 20
-    montage = Image.new("L", (columns * tile_w, rows * tile_h), 255)
-    draw = ImageDraw.Draw(montage)
-    for i, m in enumerate(mistakes):
-        x, y = (i % columns) * tile_w + 12, (i // columns) * tile_h + 2
-        digit = Image.fromarray(255 - images[m["index"]]).resize((28 * scale, 28 * scale), Image.NEAREST)
-        montage.paste(digit, (x, y))
-        draw.text((x, y + 28 * scale + 2), f"{m['true']} as {m['predicted']} {m['confidence']:.0%}", fill=0)
-    return montage
-
-
 def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str, images: dict | None = None) -> Path:
     """Write every report file into `folder` (each atomically), and `images` ({file name: PIL image},
     e.g. the look-inside pictures); returns the folder."""
@@ -212,6 +175,39 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
         with atomic.atomic_path(folder / name) as tmp:
             image.save(tmp, format="PNG")
     return folder
+
+
+def look_inside_markdown(calib: dict, table: list[dict], weights: str | None = "weights.png",
+                         curves: str | None = "curves.png", reliability: str | None = "reliability.png",
+                         units: str | None = "hidden unit") -> str:
+    """A Markdown section for a report: the pictures (by file name; None leaves one out; `units`
+    names what weights.png shows), the calibration in words and the threshold table."""
+    lines = ["## Inside the model", ""]
+    if weights and units:
+        lines += [f"![What each {units} looks for]({weights})", "",
+                  f"Each tile is one {units}'s input weights, most important first: red where ink "
+                  f"turns it on, blue where ink turns it off.", ""]
+    else:
+        lines += ["This model has no units whose input weights can be pictured.", ""]
+    if curves:
+        lines += [f"![Training curves]({curves})", "",
+                  "The cost on the training images at each L-BFGS-B iteration and the validation accuracy "
+                  "where it was measured; the dashed line marks the iteration whose parameters were kept.", ""]
+    lines += ["## How far to trust the confidence", ""]
+    if reliability:
+        lines += [f"![Reliability diagram]({reliability})", ""]
+    lines += [f"Expected calibration error (ECE): **{calib['ece']:.2%}** on {calib['n']:,} images (mean "
+              f"confidence {percent_or_na(calib['confidence'])}, accuracy {percent_or_na(calib['accuracy'])}).",
+              "", "Flagging answers below a confidence threshold (`digits predict --min-confidence`):", "",
+              "| threshold | flagged | errors caught | right answers flagged | accuracy of the rest |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r['threshold']:g} | {percent_or_na(r['flagged'])} | {percent_or_na(r['errors_caught'])} | "
+              f"{percent_or_na(r['right_flagged'])} | {percent_or_na(r['kept_accuracy'])} |" for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def percent_or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def report_link(folder: str | os.PathLike) -> str:

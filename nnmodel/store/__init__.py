@@ -1,2 +1,2 @@
-"""The artifact store: the folder layout, atomic writes, the model registry, training runs and the
-feedback folder."""
+"""The artifact store: the folder layout, the model registry, training runs and the feedback folder
+(every write goes through `nnmodel.atomic`)."""

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nnmodel import atomic
 from nnmodel.errors import DataError
 from nnmodel.images.preprocess import preprocess_files
-from nnmodel.store import atomic
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 

@@ -16,8 +16,8 @@ import os
 import time
 from pathlib import Path
 
+from nnmodel import atomic
 from nnmodel.errors import DataError, as_storage_error
-from nnmodel.store import atomic
 
 DEFAULT_ROOT = "artifacts"
 LAYERS = ("raw", "data", "models", "reports", "feedback", "predictions", "runs", "explanations")

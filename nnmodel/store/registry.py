@@ -17,9 +17,9 @@ import secrets
 import time
 from pathlib import Path
 
+from nnmodel import atomic
 from nnmodel.errors import DataError, ModelFileError, SetupError
 from nnmodel.model.modelfile import JSON, read_metadata
-from nnmodel.store import atomic
 from nnmodel.store.layout import Layout, read_record
 
 

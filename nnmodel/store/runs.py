@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from nnmodel.store import atomic
+from nnmodel import atomic
 from nnmodel.store.layout import Layout
 
 OWNER_LOCK = ".owner.lock"
