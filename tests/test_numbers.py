@@ -128,9 +128,9 @@ def test_broken_digits_are_one_glyph():
     stem_apart = [broken_digit(images[i], (slice(17, 28), slice(14, 28)), (3, 0)) for i in digits_of(4, 10)]
     for digit in floating_bar + stem_apart:
         _, pieces = ndimage.label(digit > 60, structure=np.ones((3, 3)))
+        assert pieces > 1  # the digit really is in pieces ...
         grey = np.asarray(Image.fromarray(255 - digit).resize((108, 108), Image.BILINEAR))
-        if pieces > 1:
-            assert len(segment.segment(grey)) == 1
+        assert len(segment.segment(grey)) == 1  # ... and is found as one glyph
 
 
 def test_blank_images_have_no_glyphs():
@@ -150,9 +150,11 @@ def test_touching_pairs_are_split(net):
     found = [segment.glyphs(grey_of(item)) for item in items]
     wide = [item for item, f in zip(items, found) if len(f) == 1 and f[0].width >= segment.CUT_WIDTH * f[0].line]
     reads = numbers.read_numbers([item.image for item in wide], net)
-    assert len(wide) >= 10
-    assert np.mean([len(r.text) == 2 for r in reads]) >= 0.4
-    assert np.mean([r.text == item.text for r, item in zip(reads, wide)]) >= 0.25
+    # measured with the fixture model: 30 of 40 pairs are one glyph; 83% read as two digits, 70% exactly
+    # (seeds 6-8: 76-86% and 53-67%)
+    assert len(wide) >= 25
+    assert np.mean([len(r.text) == 2 for r in reads]) >= 0.75
+    assert np.mean([r.text == item.text for r, item in zip(reads, wide)]) >= 0.6
 
 
 def test_touching_pairs_with_a_one_have_a_cut_where_they_meet():

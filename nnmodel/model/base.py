@@ -35,6 +35,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from nnmodel.model import lbfgs
+
 MAX_UNITS = 100_000       # per layer: a larger model is a typo or a tampered file, not a digit recogniser
 
 
@@ -106,6 +108,30 @@ class Model:
         changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    # ------------------------------------------------------------------ fitting with L-BFGS-B
+
+    def _minimise(self, objective, x0: np.ndarray, set_flat, n_examples: int, validation=None,
+                  progress=None) -> None:
+        """Minimise objective(flat) -> (loss, gradient) from x0 with this model's L-BFGS-B settings
+        (max_iter, memory, tol, patience, eval_every); `set_flat(flat)` puts a flat vector into the
+        model (for each validation check on `validation` (X, y), and for the result). Sets the fit
+        attributes that `training_record` reports."""
+        score = None
+        if validation is not None:
+            def score(flat):
+                set_flat(flat)
+                return self.score(*validation)
+        result = lbfgs.minimise(objective, x0, max_iter=self.max_iter, memory=self.memory, tol=self.tol, score=score,
+                                eval_every=self.eval_every, patience=self.patience, progress=progress)
+        set_flat(result.flat)
+        self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
+        self.train_seconds_, self.n_examples_, self.kept_iteration_ = result.seconds, n_examples, result.kept_iteration
+
+    def training_record(self) -> dict:
+        """What the fit did: iterations, seconds, why it stopped, examples, the iteration kept, history."""
+        return {"iterations": self.n_iter_, "seconds": round(self.train_seconds_, 2), "stop_reason": self.stop_reason_,
+                "examples": int(self.n_examples_), "kept_iteration": self.kept_iteration_, "history": self.history_}
+
     # ------------------------------------------------------------------ named arrays
 
     def with_arrays(self, arrays: dict[str, np.ndarray]) -> Model:
@@ -172,6 +198,15 @@ def check_number(params: dict, name: str, low: float, strict: bool = False) -> N
 def check_choice(params: dict, name: str, allowed) -> None:
     if params.get(name) not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {params.get(name)!r}")
+
+
+def check_lbfgs(params: dict) -> None:
+    """The L-BFGS-B settings every family fitted by `Model._minimise` has."""
+    check_whole(params, "max_iter", 1)
+    check_whole(params, "memory", 1, 1000)
+    check_number(params, "tol", 0)
+    check_whole(params, "patience", 1, none_ok=True)
+    check_whole(params, "eval_every", 1)
 
 
 def check_sizes(params: dict, name: str, allow_empty: bool = False) -> None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnmodel.model import lbfgs
-from nnmodel.model.base import MAX_UNITS, Model, check_number, check_whole
+from nnmodel.model.base import MAX_UNITS, Model, check_lbfgs, check_number, check_whole
 from nnmodel.model.dense import cost_and_grad, one_hot, output_proba, pack, unpack
 from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
 
@@ -39,11 +38,7 @@ class Logistic(Model):
     @classmethod
     def _check(cls, params: dict) -> None:
         check_number(params, "lam", 0)
-        check_number(params, "tol", 0)
-        check_whole(params, "max_iter", 1)
-        check_whole(params, "memory", 1, 1000)
-        check_whole(params, "patience", 1, none_ok=True)
-        check_whole(params, "eval_every", 1)
+        check_lbfgs(params)
         check_whole(params, "n_inputs", 1, MAX_UNITS)
         check_whole(params, "n_classes", 2, 1000)
 
@@ -66,30 +61,17 @@ class Logistic(Model):
             cost, grads = cost_and_grad(unpack(flat, self.sizes), inputs, Y, self.lam)
             return cost, pack(grads)
 
-        score = None
-        if validation is not None:
-            def score(flat):
-                self._set_flat(flat)
-                return self.score(*validation)
         try:
-            result = lbfgs.minimise(objective, np.zeros(self.n_classes * (self.n_inputs + 1)), max_iter=self.max_iter,
-                                    memory=self.memory, tol=self.tol, score=score, eval_every=self.eval_every,
-                                    patience=self.patience, progress=progress)
+            self._minimise(objective, np.zeros(self.n_classes * (self.n_inputs + 1)), self._set_flat, len(X),
+                           validation, progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()
-        self._set_flat(result.flat)
-        self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
-        self.train_seconds_, self.n_examples_, self.kept_iteration_ = result.seconds, len(X), result.kept_iteration
         return self
 
     def _set_flat(self, flat: np.ndarray) -> None:
         (W, b), = unpack(flat, self.sizes)
         self.W_, self.b_ = W.copy(), b.copy()
-
-    def training_record(self) -> dict:
-        return {"iterations": self.n_iter_, "seconds": round(self.train_seconds_, 2), "stop_reason": self.stop_reason_,
-                "examples": int(self.n_examples_), "kept_iteration": self.kept_iteration_, "history": self.history_}
 
     def decision_function(self, X) -> np.ndarray:
         """Each class's score (m, n_classes): X W^T + b."""

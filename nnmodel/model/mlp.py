@@ -10,12 +10,12 @@ import itertools
 
 import numpy as np
 
-from nnmodel.model import lbfgs
 from nnmodel.model.base import (
     MAX_UNITS,
     Model,
     Units,
     check_choice,
+    check_lbfgs,
     check_number,
     check_sizes,
     check_whole,
@@ -84,12 +84,8 @@ class MLP(Model):
         check_choice(params, "output", OUTPUTS)
         check_choice(params, "dtype", DTYPES)
         check_number(params, "lam", 0)
-        check_number(params, "tol", 0)
         check_number(params, "init_scale", 0, strict=True)
-        check_whole(params, "max_iter", 1)
-        check_whole(params, "memory", 1, 1000)
-        check_whole(params, "patience", 1, none_ok=True)
-        check_whole(params, "eval_every", 1)
+        check_lbfgs(params)
         check_whole(params, "seed", 0)
         check_whole(params, "n_inputs", 1, MAX_UNITS)
         check_whole(params, "n_classes", 2, 1000)
@@ -124,32 +120,21 @@ class MLP(Model):
             cost, grads = cost_and_grad(unpack(flat, sizes, dtype), inputs, Y, self.lam, self.activation, self.output)
             return cost, pack(grads)
 
-        score = None
-        if validation is not None:
-            X_val, y_val = validation
+        def set_flat(flat):
+            self.params_ = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes, dtype)]
 
-            def score(flat):
-                self.params_ = unpack(flat, sizes, dtype)
-                return self.score(X_val, y_val)
-        x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
         try:
-            result = lbfgs.minimise(objective, x0, max_iter=self.max_iter, memory=self.memory, tol=self.tol,
-                                    score=score, eval_every=self.eval_every, patience=self.patience,
-                                    progress=progress)
+            self._minimise(objective, pack(init_params(sizes, self.seed, dtype, self.init_scale)), set_flat, len(X),
+                           validation, progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()
-        self.params_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes, dtype)]
-        self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
-        self.train_seconds_, self.n_examples_ = result.seconds, len(X)
-        self.sparse_inputs_, self.kept_iteration_ = use_sparse, result.kept_iteration
+        self.sparse_inputs_ = use_sparse
         self.classes_ = np.arange(self.n_classes)
         return self
 
     def training_record(self) -> dict:
-        return {"iterations": self.n_iter_, "seconds": round(self.train_seconds_, 2), "stop_reason": self.stop_reason_,
-                "examples": int(self.n_examples_), "kept_iteration": self.kept_iteration_,
-                "sparse_inputs": self.sparse_inputs_, "history": self.history_}
+        return {**super().training_record(), "sparse_inputs": self.sparse_inputs_}
 
     def predict_proba(self, X, batch: int = 8192) -> np.ndarray:
         """Class probabilities (m, n_classes) as float32; rows sum to 1 (sigmoid outputs normalised)."""

@@ -40,14 +40,24 @@ HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.fo
 def save_model(model: Model, folder: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write model.npz then model.json (each atomically) into `folder`; returns the folder."""
     folder = Path(folder)
-    buffer = io.BytesIO()
-    np.savez(buffer, **model.to_arrays())
-    data = buffer.getvalue()
+    data = npz_bytes(model.to_arrays())
     atomic.write_bytes(folder / NPZ, data)
     record = {**(metadata or {}), "format": FORMAT, "family": model.family, "params": model.get_params(),
               "npz_sha256": hashlib.sha256(data).hexdigest()}
     atomic.write_json(folder / JSON, record)
     return folder
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as an .npz (what np.savez writes, uncompressed), with every member dated 1980-01-01:
+    the same arrays always give the same bytes, so the same weights have the same SHA-256."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buffer.getvalue()
 
 
 def read_metadata(folder: str | os.PathLike) -> dict:
