@@ -55,6 +55,34 @@ def trained_model(mnist_raw, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def prepared_layers(tmp_path_factory) -> Path:
+    """An artifacts folder holding the bundled MNIST's raw layer, its default splits and the drawn
+    test layer, made once per session with the plain library (what every training run would fetch,
+    split and draw again): tests that train link them into their own folder (`link_prepared`)."""
+    from nnmodel.data import raw, splits
+    from nnmodel.reports.other_writers import drawn_layer
+    from nnmodel.store.layout import Layout
+
+    layout = Layout(tmp_path_factory.mktemp("prepared"))
+    data = splits.prepare_data(layout, raw.fetch_raw(layout, log=lambda message: None), log=lambda message: None)
+    drawn_layer(layout, data)
+    return layout.root
+
+
+@pytest.fixture
+def link_prepared(prepared_layers):
+    """link(folder): the prepared data layers hard-linked into an artifacts folder (instant; layers
+    are never changed in place, only new ones written), so a training run there starts from them."""
+    import os
+    import shutil
+
+    def link(folder: Path) -> Path:
+        shutil.copytree(prepared_layers, folder, copy_function=os.link, dirs_exist_ok=True)
+        return folder
+    return link
+
+
 @pytest.fixture
 def registered_artifacts(trained_model, tmp_path) -> Path:
     """An artifacts folder whose registry holds `trained_model` as the current version."""

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers.processes import DIGITS, run_digits
+from tests.helpers.processes import DIGITS, parse_digits, run_digits
 
 
 def run(args, env=None, timeout=120):
@@ -18,9 +18,15 @@ def run(args, env=None, timeout=120):
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["data", "prepare"], ["train"],
                                      ["evaluate"], ["models"], ["predict"], ["gui"], ["schedule"], ["runs"]])
 def test_help_reads_well(command):
-    result = run(command + ["--help"])
+    code, out, err = parse_digits(command + ["--help"])
+    assert code == 0, err
+    assert out.startswith("usage: digits") and "Traceback" not in out + err
+
+
+def test_help_as_a_user_runs_it():
+    result = run(["train", "--help"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("usage: digits")
+    assert result.stdout.startswith("usage: digits train") and "--family" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -43,10 +49,18 @@ def test_help_reads_well(command):
     (["runs", "--limit", "0"], "--limit", "must be a whole number from 1"),
 ])
 def test_bad_options_are_one_line_naming_the_option_before_any_work(tmp_path, args, option, problem):
-    result = run(["--artifacts", str(tmp_path / "a"), *args])
-    assert result.returncode == 2 and result.stdout == ""
-    [line] = result.stderr.strip().splitlines()
+    code, out, err = parse_digits(["--artifacts", str(tmp_path / "a"), *args])
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
     assert f"argument {option}" in line and problem in line, line
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_bad_option_as_a_user_runs_it(tmp_path):
+    result = run(["--artifacts", str(tmp_path / "a"), "train", "--hidden", "0"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("digits train: error: argument --hidden: must be a whole number from 1 to "
+                                     "100000, not '0' (see digits train --help)")
     assert not (tmp_path / "a").exists()
 
 

@@ -65,8 +65,9 @@ def test_its_model_files_round_trip_bit_identically(tmp_path, mnist_raw):
 
 
 @pytest.mark.slow  # trains through the real flow on the bundled MNIST
-def test_it_trains_registers_predicts_explains_and_drives_the_viewer(tmp_path, server_env, mnist_raw, xvfb):
-    artifacts = tmp_path / "artifacts"
+def test_it_trains_registers_predicts_explains_and_drives_the_viewer(tmp_path, server_env, mnist_raw, xvfb,
+                                                                     link_prepared):
+    artifacts = link_prepared(tmp_path / "artifacts")
     trained = run_digits(["--artifacts", str(artifacts), "train", "--family", "logistic", "--maxiter", "25", "-q"],
                          env=server_env)
     assert trained.returncode == 0, trained.stderr

@@ -30,8 +30,8 @@ def _try_lock(artifacts):
 
 
 @pytest.mark.slow
-def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefect_server, tmp_path):
-    artifacts = tmp_path / "artifacts"
+def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefect_server, tmp_path, link_prepared):
+    artifacts = link_prepared(tmp_path / "artifacts")
     env = dict(os.environ, PREFECT_API_URL=prefect_server)
     serve = digits_cmd("--artifacts", str(artifacts), "schedule", "--interval", "5", "--preset", "quick",
                        "--name", "test-retrain", env=env)
@@ -80,10 +80,10 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
 
 @pytest.mark.slow
 def test_feedback_changes_the_data_and_a_worse_challenger_is_not_promoted(prefect_harness, registered_artifacts,
-                                                                          mnist_raw):
+                                                                          mnist_raw, link_prepared):
     from flows.training import training_flow
 
-    artifacts = registered_artifacts
+    artifacts = link_prepared(registered_artifacts)
     champion = Registry(artifacts).current()["version"]
     for i in range(20):
         save_feedback(artifacts / "feedback", mnist_raw.test_images[i] / 255, int(mnist_raw.test_labels[i]))

@@ -72,8 +72,10 @@ def test_a_recorded_server_that_is_gone_means_a_temporary_server_and_one_warning
     assert len(warnings) == 1 and "does not answer" in warnings[0] and "flow run:" not in done.stderr
 
 
-def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_path, registered_artifacts, mnist_raw):
+def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_path, registered_artifacts, mnist_raw,
+                                                                         link_prepared):
     home = tmp_path / "home"
+    link_prepared(registered_artifacts)
     images = write_digits(tmp_path / "sevens", mnist_raw.test_images[mnist_raw.test_labels == 7][:3])
     with digits_server(home) as (api, env):
         serve = subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "schedule", "--on-feedback", "3",
@@ -120,9 +122,9 @@ def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_pa
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium missing: .ci/run installs it (scripts/install-test-tools.sh)")
-def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnist_raw):
+def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnist_raw, link_prepared):
     """(The run also takes a folder of labelled images, and says how many it added and what it left out.)"""
-    home, art, labelled = tmp_path / "home", tmp_path / "artifacts", tmp_path / "class"
+    home, art, labelled = tmp_path / "home", link_prepared(tmp_path / "artifacts"), tmp_path / "class"
     write_digits(labelled / "7", mnist_raw.test_images[mnist_raw.test_labels == 7][:4])
     (labelled / "7" / "junk.png").write_bytes(b"not an image")
     with digits_server(home) as (api, env):
@@ -146,8 +148,8 @@ def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnis
         assert "report.md" in by_key["report-folder"]["data"]
 
 
-def test_the_prefect_yaml_deployments_run_on_a_process_worker(tmp_path):
-    home, art = tmp_path / "home", tmp_path / "artifacts"
+def test_the_prefect_yaml_deployments_run_on_a_process_worker(tmp_path, link_prepared):
+    home, art = tmp_path / "home", link_prepared(tmp_path / "artifacts")
     prefect = str(Path(sys.executable).with_name("prefect"))
     with digits_server(home) as (api, env):
         env = {**env, "PREFECT_API_URL": api, "PWD": str(ROOT)}  # PWD: the pull step's folder, as a shell sets it

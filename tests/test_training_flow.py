@@ -23,10 +23,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_harness, tmp_path_factory):
+def trained(prefect_harness, tmp_path_factory, prepared_layers):
+    import os
+    import shutil
+
     from flows.training import training_flow
 
     root = tmp_path_factory.mktemp("artifacts")
+    shutil.copytree(prepared_layers, root, copy_function=os.link, dirs_exist_ok=True)  # as link_prepared does
     first = training_flow(str(root), preset="quick", show_progress=False)
     return root, first
 

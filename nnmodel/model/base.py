@@ -110,22 +110,28 @@ class Model:
 
     # ------------------------------------------------------------------ fitting with L-BFGS-B
 
-    def _minimise(self, objective, x0: np.ndarray, set_flat, n_examples: int, validation=None,
-                  progress=None) -> None:
-        """Minimise objective(flat) -> (loss, gradient) from x0 with this model's L-BFGS-B settings
-        (max_iter, memory, tol, patience, eval_every); `set_flat(flat)` puts a flat vector into the
-        model (for each validation check on `validation` (X, y), and for the result). Sets the fit
-        attributes that `training_record` reports."""
+    def _minimise(self, stages, x0: np.ndarray, set_flat, n_examples: int, validation=None, progress=None) -> None:
+        """Minimise with this model's L-BFGS-B settings (memory, tol, patience, eval_every): `stages`
+        [(objective, iterations), ...] in turn, each objective(flat) -> (loss, gradient) starting where
+        the last stage ended (one stage: a plain full-batch fit; earlier stages on subsets of the
+        examples make cheap first iterations). `set_flat(flat)` puts a flat vector into the model, for
+        each validation check on `validation` (X, y) and for the result. Sets the fit attributes that
+        `training_record` reports."""
         score = None
         if validation is not None:
             def score(flat):
                 set_flat(flat)
                 return self.score(*validation)
-        result = lbfgs.minimise(objective, x0, max_iter=self.max_iter, memory=self.memory, tol=self.tol, score=score,
-                                eval_every=self.eval_every, patience=self.patience, progress=progress)
-        set_flat(result.flat)
-        self.n_iter_, self.history_, self.stop_reason_ = result.n_iter, result.history, result.stop_reason
-        self.train_seconds_, self.n_examples_, self.kept_iteration_ = result.seconds, n_examples, result.kept_iteration
+        total, done, history, seconds, flat = sum(n for _, n in stages), 0, [], 0.0, x0
+        for objective, iterations in stages:
+            result = lbfgs.minimise(objective, flat, max_iter=iterations, memory=self.memory, tol=self.tol,
+                                    score=score, eval_every=self.eval_every, patience=self.patience,
+                                    progress=progress, counted_from=done, of=total)
+            flat, done, seconds = result.flat, done + result.n_iter, seconds + result.seconds
+            history += result.history
+        set_flat(flat)
+        self.n_iter_, self.history_, self.stop_reason_ = done, history, result.stop_reason
+        self.train_seconds_, self.n_examples_, self.kept_iteration_ = seconds, n_examples, result.kept_iteration
 
     def training_record(self) -> dict:
         """What the fit did: iterations, seconds, why it stopped, examples, the iteration kept, history."""

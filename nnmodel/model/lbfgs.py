@@ -51,14 +51,17 @@ def single_threaded_scipy_blas():
 
 
 def minimise(objective, x0: np.ndarray, *, max_iter: int, memory: int = 10, tol: float = 1e-10, score=None,
-             eval_every: int = 10, patience: int | None = None, progress=None) -> FitResult:
+             eval_every: int = 10, patience: int | None = None, progress=None, counted_from: int = 0,
+             of: int | None = None) -> FitResult:
     """Minimise objective(flat) -> (loss, gradient (same shape as flat)) from x0 with L-BFGS-B.
 
     progress(info) is called after every iteration with iteration, max_iter, loss, grad_norm, seconds,
     eta_seconds and, every `eval_every` iterations when `score(flat)` is given, val_accuracy.
     With `patience`, minimising stops after that many checks without a better score and returns the
     best parameters seen. `memory` is L-BFGS-B's number of stored corrections (maxcor); `tol` its
-    relative cost tolerance (ftol). SciPy's own BLAS runs on one thread meanwhile.
+    relative cost tolerance (ftol). SciPy's own BLAS runs on one thread meanwhile. When this run is one
+    stage of a longer fit, `counted_from` iterations came before it and `of` is the whole fit's
+    iterations: progress and history count them so.
     """
     last = {}
 
@@ -75,12 +78,12 @@ def minimise(objective, x0: np.ndarray, *, max_iter: int, memory: int = 10, tol:
 
     def callback(intermediate_result):
         state["iteration"] += 1
-        it = state["iteration"]
+        it, total = counted_from + state["iteration"], of or max_iter
         elapsed = time.perf_counter() - started
-        info = {"iteration": it, "max_iter": max_iter, "loss": float(intermediate_result.fun),
+        info = {"iteration": it, "max_iter": total, "loss": float(intermediate_result.fun),
                 "grad_norm": last.get("grad_norm"), "seconds": elapsed,
-                "eta_seconds": elapsed / it * (max_iter - it)}
-        if score is not None and (it % eval_every == 0 or it == max_iter):
+                "eta_seconds": elapsed / state["iteration"] * (total - it)}
+        if score is not None and (it % eval_every == 0 or it == total):
             info["val_accuracy"] = accuracy = score(intermediate_result.x)
             if accuracy > best["score"]:
                 best.update(score=accuracy, flat=intermediate_result.x.copy(), iteration=it)
@@ -96,7 +99,7 @@ def minimise(objective, x0: np.ndarray, *, max_iter: int, memory: int = 10, tol:
     with single_threaded_scipy_blas():
         result = minimize(evaluate, np.asarray(x0, dtype=np.float64), jac=True, method="L-BFGS-B", callback=callback,
                           options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": memory})
-    flat, reason, kept = result.x, str(result.message), state["iteration"]
+    flat, reason, kept = result.x, str(result.message), counted_from + state["iteration"]
     if patience is not None and best["flat"] is not None and state["since_best"] >= patience:
         flat, reason, kept = best["flat"], f"early stop: no better validation accuracy for {patience} checks", \
             best["iteration"]

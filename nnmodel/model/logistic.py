@@ -62,8 +62,8 @@ class Logistic(Model):
             return cost, pack(grads)
 
         try:
-            self._minimise(objective, np.zeros(self.n_classes * (self.n_inputs + 1)), self._set_flat, len(X),
-                           validation, progress)
+            self._minimise([(objective, self.max_iter)], np.zeros(self.n_classes * (self.n_inputs + 1)),
+                           self._set_flat, len(X), validation, progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()

@@ -124,8 +124,8 @@ class MLP(Model):
             self.params_ = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes, dtype)]
 
         try:
-            self._minimise(objective, pack(init_params(sizes, self.seed, dtype, self.init_scale)), set_flat, len(X),
-                           validation, progress)
+            x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
+            self._minimise([(objective, self.max_iter)], x0, set_flat, len(X), validation, progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()

@@ -87,6 +87,24 @@ def run_digits(args: list[str], env: dict | None = None, keep_prefect_env: bool 
                           env={**base, **(env or {})}, **kwargs)
 
 
+def parse_digits(args: list[str]) -> tuple[int, str, str]:
+    """The `digits` command's own parser on `args`, in this process: (exit status, stdout, stderr).
+    For tests of --help and of options refused while parsing, which end before any work (no
+    process of its own needed: the same parser, without a Python start-up per case)."""
+    import io
+
+    from cli.main import build_parser
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            build_parser().parse_args(args)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
 @contextlib.contextmanager
 def digits_server(home: Path, port: int | None = None):
     """`digits server start` with its own Prefect home (database, record, log) on a free port; yields
