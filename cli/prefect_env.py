@@ -102,6 +102,9 @@ def quiet_flow_settings():
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
+RECORDED_SERVER_TIMEOUT = 5.0  # seconds: a busy server can be slow to answer; a gone one refuses at once
+
+
 def use_recorded_server() -> str | None:
     """Point this process at the server `digits server start` recorded, unless PREFECT_API_URL is set
     (that always wins); returns the API URL in use, or None for a temporary server. A recorded server
@@ -113,7 +116,7 @@ def use_recorded_server() -> str | None:
     record = read_record()
     if record is None:
         return None
-    if not answers(record["api"]):
+    if not answers(record["api"], timeout=RECORDED_SERVER_TIMEOUT):
         print(f"warning: the Prefect server recorded at {record['api']} does not answer; using a temporary "
               "server for this command (`digits server start` starts it again)", file=sys.stderr, flush=True)
         return None

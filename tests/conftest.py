@@ -15,6 +15,21 @@ from tests.helpers.processes import running_prefect_server
 prefect_env.configure()
 
 
+def pytest_configure(config):
+    """A Prefect home of this test process's own (each xdist worker too): the database that commands'
+    temporary servers use, and the server record; never the one of the person running the tests."""
+    import os
+    import tempfile
+
+    os.environ["PREFECT_HOME"] = config._digits_prefect_home = tempfile.mkdtemp(prefix="digits-tests-prefect-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(getattr(config, "_digits_prefect_home", ""), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """Real Prefect flows against a fresh temporary API server and database for the session."""

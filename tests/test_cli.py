@@ -1,14 +1,13 @@
 """The `digits` command as a user runs it: help, one-line errors, fail-fast on a dead Prefect API."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
 
 import pytest
 
-from tests.helpers.processes import DIGITS, parse_digits, run_digits
+from tests.helpers.processes import DIGITS, parse_digits, run_digits, without_prefect_settings
 
 
 def run(args, env=None, timeout=120):
@@ -132,7 +131,7 @@ def prefect_server_pids() -> set[str]:
 
 @pytest.mark.slow
 def test_data_prepare_command_end_to_end_is_quiet(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    clean = without_prefect_settings()
     clean["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     before = prefect_server_pids()
     result = subprocess.run(DIGITS + ["--artifacts", str(tmp_path / "art"), "data", "prepare"],

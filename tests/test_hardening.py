@@ -21,7 +21,7 @@ from nnmodel.batch import rows as csv_rows
 from nnmodel.errors import SetupError, StorageError
 from tests.helpers.data import write_digits
 from tests.helpers.filesystems import tmpfs
-from tests.helpers.processes import DIGITS, run_digits
+from tests.helpers.processes import DIGITS, run_digits, without_prefect_settings
 
 ODD_NAMES = [os.fsdecode(b"caf\xe9-latin1.png"), "line\nbreak.png", "carriage\rreturn.png", "=HYPERLINK(1).png",
              "+1.png", "-2.png", "@cmd.png", "'quoted.png", "back\\slash.png", "tab\tstart.png", "\tlead.png",
@@ -183,7 +183,7 @@ def test_predict_never_overwrites_an_input_and_refuses_a_second_writer(tmp_path,
     first = run_digits([*art, "predict", str(folder), "--out", str(out), "--workers", "1"])
     assert first.returncode == 0, first.stderr
     kept = out.read_bytes()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = without_prefect_settings()
     slow = subprocess.Popen([*DIGITS, *art, "predict", str(folder), "--out", str(out), "--workers", "1",
                              "--chunk-size", "50"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120

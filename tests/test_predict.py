@@ -13,7 +13,7 @@ import pytest
 from nnmodel.batch import listing, parts
 from nnmodel.batch import rows as csv_rows
 from tests.helpers.data import write_digits
-from tests.helpers.processes import DIGITS, run_digits
+from tests.helpers.processes import DIGITS, run_digits, without_prefect_settings
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +151,7 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     out = tmp_path / "resumed.csv"
     args = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out), "--chunk-size", "50",
             "--workers", "1"]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, **server_env}
+    env = {**without_prefect_settings(), **server_env}
     proc = subprocess.Popen([*DIGITS, *args], env=env, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     part_files = parts.parts_dir(out)

@@ -17,14 +17,13 @@ from nnmodel.model import modelfile, original
 from nnmodel.store.layout import Layout
 from nnmodel.store.registry import Registry
 from nnmodel.store.runs import read_runs
-from tests.helpers.processes import DIGITS, run_digits, wait_for
+from tests.helpers.processes import DIGITS, run_digits, wait_for, without_prefect_settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def trained(prefect_harness, tmp_path_factory, prepared_layers):
-    import os
     import shutil
 
     from flows.training import training_flow
@@ -193,7 +192,7 @@ def test_evaluation_flow_writes_a_report_for_the_current_model(trained, tmp_path
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_training_leaves_no_partial_model(tmp_path, sig):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = without_prefect_settings()
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     root = tmp_path / "art"
     # as from a terminal: SIGINT handled by default even when this test runs as a background job

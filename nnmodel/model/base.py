@@ -110,18 +110,18 @@ class Model:
 
     # ------------------------------------------------------------------ fitting with L-BFGS-B
 
-    def _minimise(self, stages, x0: np.ndarray, set_flat, n_examples: int, validation=None, progress=None) -> None:
+    def _minimise(self, stages, x0: np.ndarray, set_flat, n_examples: int, check=None, progress=None) -> None:
         """Minimise with this model's L-BFGS-B settings (memory, tol, patience, eval_every): `stages`
         [(objective, iterations), ...] in turn, each objective(flat) -> (loss, gradient) starting where
         the last stage ended (one stage: a plain full-batch fit; earlier stages on subsets of the
         examples make cheap first iterations). `set_flat(flat)` puts a flat vector into the model, for
-        each validation check on `validation` (X, y) and for the result. Sets the fit attributes that
-        `training_record` reports."""
+        each validation check (`check()`: the model's validation accuracy as it stands) and for the
+        result. Sets the fit attributes that `training_record` reports."""
         score = None
-        if validation is not None:
+        if check is not None:
             def score(flat):
                 set_flat(flat)
-                return self.score(*validation)
+                return check()
         total, done, history, seconds, flat = sum(n for _, n in stages), 0, [], 0.0, x0
         for objective, iterations in stages:
             result = lbfgs.minimise(objective, flat, max_iter=iterations, memory=self.memory, tol=self.tol,
@@ -180,6 +180,14 @@ class Model:
 
     def thetas(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None
+
+
+def checker(model: Model, validation):
+    """The validation check of `Model._minimise` for validation (X, y) scored by model.score (None: none)."""
+    if validation is None:
+        return None
+    X, y = validation
+    return lambda: model.score(X, y)
 
 
 # ------------------------------------------------------------------ hyperparameter checks families share

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # the table itself stays light to import (the command line li
 FAMILIES = {
     "mlp": "nnmodel.model.mlp:MLP",
     "logistic": "nnmodel.model.logistic:Logistic",
+    "conv": "nnmodel.model.conv:ConvFeatures",
 }
 
 

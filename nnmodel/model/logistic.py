@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnmodel.model.base import MAX_UNITS, Model, check_lbfgs, check_number, check_whole
+from nnmodel.model.base import MAX_UNITS, Model, check_lbfgs, check_number, check_whole, checker
 from nnmodel.model.dense import cost_and_grad, one_hot, output_proba, pack, unpack
 from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
 
@@ -63,7 +63,7 @@ class Logistic(Model):
 
         try:
             self._minimise([(objective, self.max_iter)], np.zeros(self.n_classes * (self.n_inputs + 1)),
-                           self._set_flat, len(X), validation, progress)
+                           self._set_flat, len(X), checker(self, validation), progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()

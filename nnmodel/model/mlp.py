@@ -19,6 +19,7 @@ from nnmodel.model.base import (
     check_number,
     check_sizes,
     check_whole,
+    checker,
 )
 from nnmodel.model.dense import (
     ACTIVATIONS,
@@ -125,7 +126,8 @@ class MLP(Model):
 
         try:
             x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
-            self._minimise([(objective, self.max_iter)], x0, set_flat, len(X), validation, progress)
+            self._minimise([(objective, self.max_iter)], x0, set_flat, len(X), checker(self, validation),
+                           progress)
         finally:
             if isinstance(inputs, SparseRows):
                 inputs.close()

@@ -76,13 +76,19 @@ def running_prefect_server(home: Path):
 DIGITS = [sys.executable, "-m", "cli"]
 
 
+def without_prefect_settings() -> dict:
+    """This process's environment without its PREFECT_* settings (a command then sets up Prefect as
+    a user's would), except PREFECT_HOME: the test session's own (conftest.py), so that no test ever
+    uses the Prefect database or server record of the person running the tests."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") or k == "PREFECT_HOME"}
+
+
 def run_digits(args: list[str], env: dict | None = None, keep_prefect_env: bool = False, timeout: float = 300,
                **kwargs) -> subprocess.CompletedProcess:
     """Run the real `digits` command (as `python -m cli`) and capture its output as text. The
-    caller's PREFECT_* settings are dropped (each command then starts its own temporary server)
-    unless `keep_prefect_env`; `env` adds or overrides variables."""
-    base = dict(os.environ) if keep_prefect_env else {k: v for k, v in os.environ.items()
-                                                      if not k.startswith("PREFECT_")}
+    caller's PREFECT_* settings but PREFECT_HOME are dropped (each command then starts its own
+    temporary server) unless `keep_prefect_env`; `env` adds or overrides variables."""
+    base = dict(os.environ) if keep_prefect_env else without_prefect_settings()
     return subprocess.run(DIGITS + list(args), capture_output=True, text=True, timeout=timeout,
                           env={**base, **(env or {})}, **kwargs)
 
@@ -110,7 +116,7 @@ def digits_server(home: Path, port: int | None = None):
     """`digits server start` with its own Prefect home (database, record, log) on a free port; yields
     (api url, environment for digits commands that should find it) and runs `digits server stop`."""
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = without_prefect_settings()
     env["PREFECT_HOME"] = str(home)
     started = subprocess.run([*DIGITS, "server", "start", "--port", str(port)], env=env, capture_output=True,
                              text=True, timeout=240)
