@@ -57,9 +57,9 @@ def add(args) -> int:
     saved, problems = add_images(args.layout.feedback, args.images, args.digit)
     for problem in problems:
         say(f"not saved: {problem}")
-    say(f"saved {len(saved)} image(s) as {args.digit} into {args.layout.feedback / str(args.digit)}")
+    say(f"saved {len(saved)} new image(s) as {args.digit} into {args.layout.feedback / str(args.digit)}")
     if saved and emit([feedback_event(args.layout.root, path, args.digit) for path in saved]):
         say(f"told the Prefect server: {len(saved)} feedback event(s)")
     for path in saved:
         print(path)
-    return 0 if saved else 1
+    return 0 if saved or all("already saved" in p for p in problems) else 1

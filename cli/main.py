@@ -6,6 +6,7 @@ its environment, so `digits --help` is quick and the viewer never loads Prefect.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cli import data, explain, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
@@ -71,10 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             prefect_env.use_recorded_server()
         if args.runs_flows:
             prefect_env.check_api()
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
+        return status
     except KeyboardInterrupt:
         say("interrupted: nothing half-written was kept")
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
     except (DigitsError, ConnectionError) as exc:
         say(f"error: {exc}")
         return 1
@@ -86,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         say(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
         return 1
+
+
+CLOSED_PIPE = 128 + 13  # what a shell reports for a tool stopped by SIGPIPE (`seq 1000000 | head -1`)
+
+
+def closed_pipe() -> int:
+    """The reader of our output went away (`digits runs | head -1`): stop quietly, as Unix tools do.
+    Whatever is still buffered for stdout goes nowhere (else Python reports the closed pipe at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return CLOSED_PIPE
 
 
 if __name__ == "__main__":

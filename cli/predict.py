@@ -53,6 +53,23 @@ def named_inputs(paths: list[str], shown: int = 3) -> str:
     return ", ".join(paths[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
+def check_something_to_classify(inputs: list[str], recursive: bool) -> None:
+    """SetupError before any work when the inputs hold nothing to classify: folders that are empty,
+    or (without --recursive) hold only sub-folders, which are read only with --recursive."""
+    from nnmodel.batch.listing import list_files
+
+    if recursive or any(not os.path.isdir(path) for path in inputs):
+        return
+    files, unreadable = list_files(inputs)
+    if files or unreadable:
+        return
+    with_folders = [path for path in inputs if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path))]
+    if with_folders:
+        raise SetupError(f"{named_inputs(with_folders)}: holds only folders; add --recursive to classify the images "
+                         "inside them")
+    raise SetupError(f"{named_inputs(inputs)}: no files to classify (empty folder)")
+
+
 SHOW_ROWS = 10  # runs of at most this many files show each file's answer on the terminal
 
 
@@ -91,6 +108,7 @@ def run(args) -> int:
     for folder in args.folders:
         if not os.path.lexists(folder):
             raise SetupError(f"{folder}: no such file or folder")
+    check_something_to_classify(args.folders, args.recursive)
     model_dir = Registry(args.layout).resolve(args.model)
     load_model(model_dir)  # a broken model is a one-line error before any work starts
     out = check_output(args.out or args.layout.default_predictions_csv(), args.folders, args.recursive)

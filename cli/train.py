@@ -140,11 +140,13 @@ def run_evaluate(args) -> int:
     from nnmodel.store.registry import Registry
 
     if args.labelled:
-        from nnmodel.store.feedback import labelled_files
+        from nnmodel.store.feedback import labelled_files, skipped_entries
 
         if not Path(args.labelled).is_dir() or not labelled_files(args.labelled):
             problem = "no such folder" if not Path(args.labelled).is_dir() else "no images in its 0-9 folders"
-            raise SetupError(f"--labelled {args.labelled}: {problem} (expected <digit>/<image> files)")
+            skipped = skipped_entries(args.labelled)
+            also = f"; {len(skipped)} skipped, e.g. {skipped[0]}" if skipped else ""
+            raise SetupError(f"--labelled {args.labelled}: {problem} (expected <digit>/<image> files){also}")
     model_dir = Registry(args.layout).resolve(args.model)
     meta = read_metadata(model_dir)
     data_dir = meta.get("data", {}).get("dir")

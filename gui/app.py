@@ -384,15 +384,17 @@ class DigitsViewer:
             self.status.configure(text="Draw a digit first, then press its key to save it")
             return None
         try:
-            path = save_feedback(self.feedback_dir, self.current.pixels, digit)
+            path, new = save_feedback(self.feedback_dir, self.current.pixels, digit)
         except OSError as exc:
             self.status.configure(text=f"Could not save to {self.feedback_dir}: {exc}")
             return None
-        if self.number_mode.get():
-            self.status.configure(text=f"Saved digit {self.strip.selected + 1} of the number as {digit}: {path}")
-        else:
+        what = f"digit {self.strip.selected + 1} of the number" if self.number_mode.get() else "this drawing"
+        if not self.number_mode.get():
             self.clear()
-            self.status.configure(text=f"Saved as {digit}: {path}")
+        if not new:
+            self.status.configure(text=f"Already saved: {what} as {digit} ({path.name})")
+            return path
+        self.status.configure(text=f"Saved {what} as {digit}: {path}")
         if self.on_saved is not None:
             self.on_saved(path, digit)
         return path

@@ -1,10 +1,12 @@
 """The `digits` command as a user runs it: help, one-line errors, fail-fast on a dead Prefect API."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from tests.helpers.processes import DIGITS, parse_digits, run_digits, without_prefect_settings
@@ -88,7 +90,8 @@ def test_missing_labelled_folder_is_one_line_error_before_any_work(tmp_path):
     (tmp_path / "class" / "seven" / "x.png").write_bytes(b"")
     named = run(["--artifacts", str(tmp_path / "a"), "evaluate", "--labelled", str(tmp_path / "class")])
     assert named.returncode == 1 and named.stderr.strip().splitlines()[-1].endswith(
-        "no images in its 0-9 folders (expected <digit>/<image> files)")
+        "no images in its 0-9 folders (expected <digit>/<image> files); 1 skipped, e.g. "
+        f"{tmp_path / 'class' / 'seven'}/: a folder not named for a digit 0-9, skipped")
 
 
 def test_predict_names_at_most_three_inputs():
@@ -141,3 +144,42 @@ def test_data_prepare_command_end_to_end_is_quiet(tmp_path):
     assert "WARNING" not in result.stderr
     assert result.stdout.strip().startswith(str(tmp_path / "art" / "data" / "mnist-"))
     assert prefect_server_pids() <= before  # the temporary server stopped with the command
+
+
+@pytest.mark.parametrize("command", [["runs"], ["models", "list"], ["feedback", "list"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, registered_artifacts, command):
+    """`digits runs | head -1`: the reader closes the pipe before the command has written; the command
+    stops quietly with the status a shell reports for a tool stopped by a closed pipe (141)."""
+    from nnmodel.store import runs
+    from nnmodel.store.feedback import save_feedback
+    from nnmodel.store.layout import Layout
+
+    layout = Layout(registered_artifacts)
+    runs.start_run(layout, "run-1", {"preset": "quick"})
+    runs.finish_run(layout, "run-1", {"outcome": "failed", "error": "a test run"})
+    save_feedback(layout.feedback, np.zeros((28, 28), np.float32) + 0.5, 3)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        proc = subprocess.run([*DIGITS, "--artifacts", str(registered_artifacts), *command], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=without_prefect_settings())
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
+def test_a_folder_of_folders_is_refused_before_any_work_with_a_hint(tmp_path):
+    lab = tmp_path / "lab"
+    (lab / "monday").mkdir(parents=True)
+    (lab / "monday" / "a.png").write_bytes(b"")
+    (lab / ".hidden").write_text("x")
+    out = tmp_path / "lab.csv"
+    started = time.monotonic()
+    result = run(["--artifacts", str(tmp_path / "a"), "predict", str(lab), "--out", str(out)])
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert result.stderr.strip().splitlines()[-1] == (f"error: {lab}: holds only folders; add --recursive to "
+                                                      "classify the images inside them")
+    assert not out.exists() and not (tmp_path / "a" / "models").exists()
+    (tmp_path / "empty").mkdir()
+    empty = run(["--artifacts", str(tmp_path / "a"), "predict", str(tmp_path / "empty")])
+    assert empty.returncode == 1 and empty.stderr.strip().endswith("no files to classify (empty folder)")

@@ -131,11 +131,13 @@ def test_correction_saves_labelled_png(viewer, mnist_raw, registered_artifacts):
     assert np.abs(np.asarray(image) / 255 - seen).max() <= 1 / 255 + 1e-6
     assert viewer.root.title() == "digits"  # saved and cleared for the next one
 
-    draw(viewer, sketch(four))  # the same drawing again, by button: a second file, no overwrite
+    saved_events = []
+    viewer.on_saved = lambda path, digit: saved_events.append((path, digit))
+    draw(viewer, sketch(four))  # by button
     click(viewer, find_button(viewer, "4"))
-    draw(viewer, sketch(four))
+    draw(viewer, sketch(four[:, 2:].repeat(2, axis=0)[:28]))  # another 4, by key: a second file, no overwrite
     key(viewer, "4")
-    assert len(list((feedback / "4").glob("*.png"))) == 2
+    assert len(list((feedback / "4").glob("*.png"))) == 2 and [d for _, d in saved_events] == [4, 4]
     assert not list(feedback.rglob("*.partial"))
 
     key(viewer, "5")  # blank canvas: nothing to save
@@ -296,6 +298,9 @@ def test_number_mode_reads_the_whole_number_and_saves_one_digit(viewer, mnist_ra
     assert len(saved) == 1
     assert np.abs(np.asarray(Image.open(saved[0])) / 255 - viewer.number.digits[1].pixels).max() <= 1 / 255 + 1e-6
     assert viewer.root.title() == title and "digit 2 of the number" in viewer.status.cget("text")
+    key(viewer, "6")  # the same digit again (the drawing stays): already saved, not saved twice
+    assert list((registered_artifacts / "feedback" / "6").glob("*.png")) == saved
+    assert "Already saved: digit 2 of the number as 6" in viewer.status.cget("text")
 
     key(viewer, "n")  # back to one digit: the narrow canvas, cleared
     assert not viewer.number_mode.get() and int(viewer.canvas.cget("width")) == int(viewer.ink.width) == 280
