@@ -21,7 +21,7 @@ def register(commands) -> None:
                     "shares of the score.",
         epilog="example:\n  digits explain scans/0042.png --out why.png")
     explain.add_argument("image", metavar="IMAGE", help="an image file of one digit (any format the predictor reads)")
-    o.add(explain, o.MODEL)
+    o.add(explain, o.MODEL, o.MAX_PIXELS)
     explain.add_argument("--out", metavar="PNG",
                          help="the picture (default: artifacts/explanations/<image name>.explained.png)")
     explain.add_argument("--top", type=o.whole(1, 20), default=6, metavar="N", help="units shown (default 6)")

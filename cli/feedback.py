@@ -19,6 +19,7 @@ def register(commands) -> None:
     add = actions.add_parser("add", help="save images as examples of a digit")
     add.add_argument("digit", type=o.whole(0, 9), help="the right digit, 0-9")
     add.add_argument("images", nargs="+", metavar="IMAGE", help="image files showing that digit")
+    o.MAX_PIXELS.add(add)
     feedback.set_defaults(handler=run, runs_flows=False)
 
 

@@ -23,6 +23,7 @@ def register(commands) -> None:
     o.add(which, o.MODEL)
     which.add_argument("--theta", metavar="DIR", help="use the original project's Theta1.txt/Theta2.txt from DIR")
     gui.add_argument("--open", metavar="IMAGE", help="start with this image file recognised")
+    o.MAX_PIXELS.add(gui)
     gui.add_argument("--brush", type=whole(4, 48), default=20, metavar="PX", help="brush width in pixels (default 20)")
     gui.add_argument("--dark-on-light", action="store_true", help="draw black on white (default white on black)")
     gui.add_argument("--number", action="store_true",

@@ -6,6 +6,7 @@ its environment, so `digits --help` is quick and the viewer never loads Prefect.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             prefect_env.use_recorded_server()
         if args.runs_flows:
             prefect_env.check_api()
-        status = args.handler(args)
+        with pixel_limit_of(args):
+            status = args.handler(args)
         sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
         return status
     except KeyboardInterrupt:
@@ -91,6 +93,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         say(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
         return 1
+
+
+def pixel_limit_of(args):
+    """The command's --max-pixels for the images it reads in this process (its flows' tasks too)."""
+    if getattr(args, "max_pixels", None) is None:
+        return contextlib.nullcontext()
+    from nnmodel.images.decode import pixel_limit
+
+    return pixel_limit(args.max_pixels)
 
 
 CLOSED_PIPE = 128 + 13  # what a shell reports for a tool stopped by SIGPIPE (`seq 1000000 | head -1`)

@@ -140,4 +140,7 @@ NUMBERS = Option("--numbers", action="store_true",
                       "with the number, its digit count, confidences and boxes")
 RESUME = Option("--resume", action="store_true", help="keep rows already written to --out and do the rest")
 STRICT = Option("--strict", action="store_true", help="exit non-zero if any file could not be read")
+MAX_PIXELS = Option("--max-pixels", type=whole(1), metavar="N",
+                    help="read images of up to N pixels (default 120,000,000: larger ones are refused as possible "
+                         "decompression bombs); for huge scans you trust")
 DASK = Option("--dask", metavar="ADDRESS", help="run the chunks on a Dask cluster, e.g. tcp://host:8786")

@@ -29,7 +29,7 @@ def register(commands) -> None:
     predict.add_argument("folders", nargs="+", metavar="PATH",
                          help="folders of images, or image files (a file's row names its folder and its name)")
     o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.NUMBERS, o.RESUME,
-          o.STRICT, o.DASK)
+          o.STRICT, o.MAX_PIXELS, o.DASK)
     predict.set_defaults(handler=run, runs_flows=True)
 
 
@@ -125,7 +125,7 @@ def run(args) -> int:
                 predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
                 [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
                 chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-                numbers=args.numbers, processes=processes, show_progress=True)
+                numbers=args.numbers, processes=processes, show_progress=True, max_pixels=args.max_pixels)
     status = summary["status"]
     if summary["rows"] <= SHOW_ROWS:  # a few files: their answers on the terminal too
         for line in answer_lines(out, args.numbers):

@@ -45,7 +45,7 @@ def register(commands) -> None:
                     "for other writers' digits, and for your own labelled images with --labelled.",
         epilog="example:\n  digits evaluate --labelled class-7b/    # class-7b/0/*.png ... class-7b/9/*.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    o.add(evaluate, o.MODEL)
+    o.add(evaluate, o.MODEL, o.MAX_PIXELS)
     evaluate.add_argument("--labelled", metavar="DIR",
                           help="also score images you labelled, as DIR/<digit>/<image> (e.g. your class's "
                                "handwriting): accuracy, per digit, confusion and each file read wrong")

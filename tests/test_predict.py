@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nnmodel.batch import listing, parts
 from nnmodel.batch import rows as csv_rows
@@ -170,3 +171,23 @@ def test_killed_run_resumes_without_losing_or_duplicating_rows(tmp_path, registe
     fresh = run_digits(args[:5] + [str(tmp_path / "fresh.csv")] + args[6:], env=server_env)
     assert fresh.returncode == 0, fresh.stderr
     assert rows == read_csv(tmp_path / "fresh.csv")
+
+
+@pytest.mark.slow  # decodes a 121-megapixel scan
+def test_a_huge_scan_is_refused_unless_the_user_allows_it(tmp_path, registered_artifacts, mnist_raw, server_env):
+    folder = tmp_path / "scans"
+    write_digits(folder, mnist_raw.test_images[:2])
+    huge = Image.new("L", (11000, 11000), 255)
+    huge.paste(Image.fromarray(255 - mnist_raw.test_images[2]).resize((4000, 4000)), (3000, 3000))
+    huge.convert("1").save(folder / "huge.png")
+    out = tmp_path / "out.csv"
+    args = ["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out)]
+    refused = run_digits(args, env=server_env)
+    assert refused.returncode == 0, refused.stderr
+    row = {r["path"]: r for r in read_csv(out)}["huge.png"]
+    assert row["status"] == "error" and "11000x11000 pixels is over the 120,000,000 pixel limit" in row["error"]
+    assert "--max-pixels" in row["error"]
+    allowed = run_digits(args + ["--max-pixels", "125000000"], env=server_env)
+    assert allowed.returncode == 0, allowed.stderr
+    row = {r["path"]: r for r in read_csv(out)}["huge.png"]
+    assert row["status"] in ("ok", "low_confidence") and int(row["predicted"]) == mnist_raw.test_labels[2]

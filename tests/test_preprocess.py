@@ -105,8 +105,25 @@ def test_huge_images_of_every_mode_are_reduced_the_same_way(mode):
 
 def test_decompression_bomb_is_refused(tmp_path):
     Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # tiny on disk, 144 M pixels
-    with pytest.raises(DataError, match=r"bomb.png: refused"):
+    with pytest.raises(DataError, match=r"bomb.png: refused, 12000x12000 pixels is over the 120,000,000 pixel "
+                                        r"limit \(a decompression bomb\?\); if you trust it, allow it with "
+                                        r"--max-pixels"):
         preprocess_image(tmp_path / "bomb.png")
+
+
+def test_the_pixel_limit_is_the_users_to_set(tmp_path, mnist_raw):
+    from nnmodel.images.decode import pixel_limit
+
+    Image.fromarray(mnist_raw.test_images[0]).resize((60, 50)).save(tmp_path / "scan.png")
+    with pixel_limit(2999), pytest.raises(DataError, match="scan.png: refused, 60x50 pixels is over the 2,999"):
+        preprocess_image(tmp_path / "scan.png")
+    with pixel_limit(3000):
+        assert not preprocess_image(tmp_path / "scan.png").blank
+    with pixel_limit(400_000_000):  # past twice Pillow's own limit: it is raised too, then put back
+        from PIL import Image as PILImage
+
+        assert PILImage.MAX_IMAGE_PIXELS >= 400_000_000 // 2
+    assert PILImage.MAX_IMAGE_PIXELS == 89_478_485
 
 
 @pytest.mark.parametrize("content,fault", [(b"", "not an image"), (b"hello, I am text", "not an image"),

@@ -12,6 +12,7 @@ from nnmodel.batch.cells import cell
 from nnmodel.batch.parts import write_part
 from nnmodel.batch.pool import run_in_pool
 from nnmodel.batch.rows import SEVERAL_DIGITS, blank_row, error_row
+from nnmodel.images.decode import pixel_limit
 from nnmodel.images.preprocess import Preprocessed, preprocess_files
 from nnmodel.model.modelfile import load_model
 
@@ -68,14 +69,16 @@ def read_number_files(model_dir: str, files: list[tuple[str, str]], min_confiden
 
 
 def classify_to_part(model_dir: str, files: list[tuple[str, str]], part: str, min_confidence: float = 0.0,
-                     numbers: bool = False) -> dict:
-    """Classify `files` (or read them as numbers) into the part file `part` (atomically); returns its counts."""
+                     numbers: bool = False, max_pixels: int | None = None) -> dict:
+    """Classify `files` (or read them as numbers) into the part file `part` (atomically); returns its
+    counts. Images of up to `max_pixels` pixels are read (None: the usual limit, see decode.pixel_limit)."""
     read = read_number_files if numbers else classify_files
-    return write_part(Path(part), read(model_dir, [tuple(f) for f in files], min_confidence), numbers)
+    with pixel_limit(max_pixels):
+        return write_part(Path(part), read(model_dir, [tuple(f) for f in files], min_confidence), numbers)
 
 
 def classify_chunk(model_dir: str, files: list[tuple[str, str]], part: str, min_confidence: float = 0.0,
-                   processes: int = 0, numbers: bool = False) -> dict:
+                   processes: int = 0, numbers: bool = False, max_pixels: int | None = None) -> dict:
     """`classify_to_part`, in the local pool of `processes` processes when one is open (see
     nnmodel.batch.pool), else here (as on a Dask worker, already its own process)."""
-    return run_in_pool(processes, classify_to_part, model_dir, files, part, min_confidence, numbers)
+    return run_in_pool(processes, classify_to_part, model_dir, files, part, min_confidence, numbers, max_pixels)

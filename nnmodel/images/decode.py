@@ -8,9 +8,11 @@ naming the file.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import re
 import stat
 import warnings
 
@@ -58,24 +60,52 @@ def read_small_file(fd: int) -> bytes | None:
     return data if len(data) < SMALL_FILE else None
 
 
+_pixel_limit = MAX_PIXELS
+
+
+@contextlib.contextmanager
+def pixel_limit(pixels: int | None):
+    """For the block, in this process, images of up to `pixels` pixels are opened (None: MAX_PIXELS):
+    what a user says with --max-pixels for scans they trust. Pillow's own decompression-bomb limit is
+    raised with it (never lowered)."""
+    global _pixel_limit
+    saved, saved_pillow = _pixel_limit, Image.MAX_IMAGE_PIXELS
+    _pixel_limit = MAX_PIXELS if pixels is None else int(pixels)
+    if Image.MAX_IMAGE_PIXELS is not None and _pixel_limit >= 2 * Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = _pixel_limit  # Pillow refuses above twice its limit
+    try:
+        yield _pixel_limit
+    finally:
+        _pixel_limit, Image.MAX_IMAGE_PIXELS = saved, saved_pillow
+
+
 def open_image(source, name: str | None = None) -> Image.Image:
-    """Open an image (a path, bytes or a binary file object) lazily, refusing decompression bombs;
-    DataError names the file (`name`, by default the path or "<bytes>")."""
+    """Open an image (a path, bytes or a binary file object) lazily, refusing decompression bombs
+    (over the pixel limit: MAX_PIXELS, or what `pixel_limit` allows); DataError names the file
+    (`name`, by default the path or "<bytes>")."""
     name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is checked below
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name}: refused, image too large (decompression bomb?)") from None
+    except Image.DecompressionBombError as exc:
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        over = f"{int(size.group(1)):,} pixels, " if size else ""
+        raise DataError(f"{name}: refused, {over}over the {_pixel_limit:,} pixel limit (a decompression bomb?); "
+                        "if you trust it, allow it with --max-pixels") from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: not an image Pillow can read") from None
     except OSError as exc:
         raise DataError(f"{name}: cannot open ({exc.strerror or exc})") from None
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise DataError(f"{name}: refused, {width}x{height} pixels is over the {MAX_PIXELS:,} limit")
+    check_size(name, *image.size)
     return image
+
+
+def check_size(name: str, width: int, height: int) -> None:
+    """DataError when an image of width x height is over the pixel limit."""
+    if width * height > _pixel_limit:
+        raise DataError(f"{name}: refused, {width}x{height} pixels is over the {_pixel_limit:,} pixel limit (a "
+                        "decompression bomb?); if you trust it, allow it with --max-pixels")
 
 
 def load_image(source, name: str | None = None) -> Image.Image:
@@ -170,7 +200,10 @@ def file_grey(path: str | os.PathLike) -> np.ndarray:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
         if data is not None:
             grey = decode_plain_grey_png(data, max_side=2 * WORKING_SIZE)  # larger ones load_image reduces
-            return grey if grey is not None else to_grey(load_image(data, str(path)))
+            if grey is None:
+                return to_grey(load_image(data, str(path)))
+            check_size(str(path), grey.shape[1], grey.shape[0])
+            return grey
         os.lseek(fd, 0, os.SEEK_SET)
         with os.fdopen(os.dup(fd), "rb") as fh:  # the file already checked as regular, not the path again
             return to_grey(load_image(fh, str(path)))
