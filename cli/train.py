@@ -136,7 +136,7 @@ def other_writers_line(others: dict) -> str:
 
 def run_evaluate(args) -> int:
     from nnmodel.model.modelfile import read_metadata
-    from nnmodel.reports.render import read_report
+    from nnmodel.reports.render import in_split_order, read_report
     from nnmodel.store.registry import Registry
 
     if args.labelled:
@@ -160,7 +160,7 @@ def run_evaluate(args) -> int:
                                       dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name,
                                       labelled=str(Path(args.labelled).resolve()) if args.labelled else None)
     report = read_report(folder)
-    for split, r in report["splits"].items():
+    for split, r in in_split_order(report["splits"]):
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
     labelled = (report.get("others") or {}).get("labelled")

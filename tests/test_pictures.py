@@ -141,3 +141,31 @@ def test_threshold_table_on_a_hand_made_case():
     assert "(weights.png)" in text and "(curves.png)" in text and "(reliability.png)" in text
     assert "| 0.5 | 12.50% | 33.33% | 0.00% | 71.43% |" in text
     assert "weights.png" not in render.look_inside_markdown(calibration.calibration(proba, labels), [], weights=None)
+
+
+def title_band(text: str, width: int, size: int = 16) -> np.ndarray:
+    """What a picture's first 30 rows hold when they carry only `text` as its title at (10, 8)."""
+    from PIL import Image, ImageDraw
+
+    band = Image.new("RGB", (width, 30), "white")
+    ImageDraw.Draw(band).text((10, 8), text, fill="black", font=drawing.label_font(size))
+    return np.asarray(band)
+
+
+def test_the_confusion_picture_has_its_title_and_names_its_axes():
+    cm = np.diag(np.arange(100, 110)) + 1
+    image = pictures.confusion_png(cm, "Confusion matrix, a test")
+    pixels = np.asarray(image)
+    np.testing.assert_array_equal(pixels[:30], title_band("Confusion matrix, a test", image.width))
+    axis = np.asarray(pictures.vertical_text("true digit", drawing.label_font(13), drawing.AXIS))
+    top = 78 + 10 * 44 // 2 - 40
+    np.testing.assert_array_equal(pixels[top: top + axis.shape[0], 8: 8 + axis.shape[1]], axis)
+    assert (pixels[34:50, 70:] < 200).any()  # the predicted-digit axis line under the title
+
+
+def test_the_weights_picture_has_a_title_and_a_colour_key(net):
+    image = pictures.weight_figure(net.units(), np.argsort(-net.unit_importance(), kind="stable"))
+    pixels = np.asarray(image)
+    title = "What each hidden unit looks for (its input weights), most important first"
+    assert tuple(pixels[38, 14]) == drawing.FOR and tuple(pixels[54, 14]) == drawing.AGAINST  # the key's swatches
+    np.testing.assert_array_equal(pixels[:30], title_band(title, image.width))

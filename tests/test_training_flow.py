@@ -245,3 +245,11 @@ def _run_digits(root, env) -> bool:
     """Run a quick `digits` command (which stops orphaned temporary servers); False to keep waiting."""
     subprocess.run([*DIGITS, "--artifacts", str(root), "runs"], env=env, capture_output=True, timeout=60)
     return False
+
+
+def test_the_report_lists_the_splits_in_the_order_they_are_made(trained):
+    _, decision = trained
+    text = (Path(decision["report"]) / "report.md").read_text()
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith(("| train", "| validation",
+                                                                                          "| test"))]
+    assert rows[:3] == ["train", "validation", "test"]

@@ -51,7 +51,7 @@ def look_inside_pictures(model, meta: dict, X_validation=None) -> dict:
     if units is not None:
         importance = model.unit_importance(X_validation)
         order = None if importance is None else np.argsort(-importance, kind="stable")
-        images["weights.png"] = pictures.weight_grid(units, order)
+        images["weights.png"] = pictures.weight_figure(units, order)
     training = meta.get("training") or {}
     if len(training.get("history") or []) > 1:
         images["curves.png"] = pictures.training_curves(training["history"], training.get("kept_iteration"))

@@ -1,6 +1,7 @@
 """The pictures of a report (PNG, drawn with Pillow):
 
-weight_grid          what each unit looks for (its input weights), most important first
+weight_grid          what each unit looks for (its input weights), in a given order
+weight_figure        the grid under a title and a colour key (the report's weights.png)
 training_curves      cost per L-BFGS-B iteration and validation accuracy, with the kept iteration marked
 reliability_diagram  the calibration as bars against the diagonal
 confusion_png        the confusion matrix as a heat map with counts
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw
 from nnmodel.model.base import Units
 from nnmodel.reports.drawing import (
     ACCURACY_LINE,
+    AGAINST,
     AXIS,
     FOR,
     GRID,
@@ -21,8 +23,10 @@ from nnmodel.reports.drawing import (
     LOSS_LINE,
     SIDE,
     Panel,
+    draw_key,
     label_font,
     padded,
+    text_at_middle,
     tile_scale,
     weight_tile,
 )
@@ -143,25 +147,58 @@ def reliability_diagram(calib: dict) -> Image.Image:
     return image
 
 
-def confusion_png(cm) -> Image.Image:
-    """A heat map of the confusion matrix with counts, 10x10 cells of 44 px."""
+def confusion_png(cm, title: str = "Confusion matrix") -> Image.Image:
+    """A heat map of the confusion matrix (k x k counts; rows: the true digit, columns: the one
+    read) with its counts, cells of 44 px, under a title, the axes named: blue on the diagonal (read
+    right, by share of the row), red off it (read wrong)."""
     cm = np.asarray(cm)
-    k, cell, margin = len(cm), 44, 28
-    image = Image.new("RGB", (margin + k * cell + 1, margin + k * cell + 1), "white")
+    k, cell = len(cm), 44
+    left, top = 70, 78
+    image = Image.new("RGB", (left + k * cell + 20, top + k * cell + 16), "white")
     draw = ImageDraw.Draw(image)
+    draw.text((10, 8), title, fill="black", font=label_font(16))
+    axis = "predicted digit (what the model read)"
+    draw.text((left + (k * cell - draw.textlength(axis, font=label_font(13))) / 2, 34), axis, fill=AXIS,
+              font=label_font(13))
+    image.paste(vertical_text("true digit", label_font(13), AXIS), (8, top + k * cell // 2 - 40))
     row_share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     for t in range(k):
-        draw.text((margin // 2 - 3, margin + t * cell + cell // 2 - 6), str(t), fill="black")
-        draw.text((margin + t * cell + cell // 2 - 3, margin // 2 - 6), str(t), fill="black")
+        text_at_middle(draw, (left - 18, top + t * cell + cell / 2), str(t), label_font(13))
+        draw.text((left + t * cell + cell // 2 - 4, top - 20), str(t), fill="black", font=label_font(13))
         for p in range(k):
             share = row_share[t, p]
             shade = (int(255 * (1 - share)), int(255 * (1 - 0.6 * share)), 255) if t == p else \
                     (255, int(255 * (1 - min(1, 8 * share))), int(255 * (1 - min(1, 8 * share))))
-            box = (margin + p * cell, margin + t * cell, margin + (p + 1) * cell, margin + (t + 1) * cell)
+            box = (left + p * cell, top + t * cell, left + (p + 1) * cell, top + (t + 1) * cell)
             draw.rectangle(box, fill=shade, outline=(200, 200, 200))
             text = str(int(cm[t, p]))
-            draw.text((box[0] + cell // 2 - 3 * len(text), box[1] + cell // 2 - 6), text,
-                      fill="white" if t == p and share > 0.6 else "black")
+            width = draw.textlength(text, font=label_font(12))
+            text_at_middle(draw, (box[0] + (cell - width) / 2, box[1] + cell / 2), text, label_font(12),
+                           fill="white" if t == p and share > 0.6 else "black")
+    return image
+
+
+def vertical_text(text: str, font, fill) -> Image.Image:
+    """`text` written bottom to top (for a vertical axis), on white."""
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    _, _, right, bottom = probe.textbbox((0, 0), text, font=font)
+    strip = Image.new("RGB", (right + 2, bottom + 2), "white")
+    ImageDraw.Draw(strip).text((0, 0), text, fill=fill, font=font)
+    return strip.rotate(90, expand=True)
+
+
+def weight_figure(units: Units, order=None, title: str | None = None) -> Image.Image:
+    """`weight_grid` under a title (by default: what each of the units looks for, most important
+    first) and a colour key: the report's weights.png."""
+    grid = weight_grid(units, order)
+    title = title or f"What each {units.name} looks for (its input weights), most important first"
+    width = max(grid.width, 760)
+    image = Image.new("RGB", (width, grid.height + 74), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 8), title, fill="black", font=label_font(16))
+    draw_key(draw, (10, 32), [(FOR, "red: ink there turns the unit on (positive weight)"),
+                             (AGAINST, "blue: ink there turns it off (negative weight); white: no effect")])
+    image.paste(grid, (0, 72))
     return image
 
 

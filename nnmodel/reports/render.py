@@ -29,6 +29,15 @@ def _csv_text(header, rows) -> str:
     return out.getvalue()
 
 
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+def in_split_order(splits: dict) -> list[tuple[str, dict]]:
+    """(name, report) of each split: train, validation, test, then any other (report.json keeps its
+    keys sorted, which would put test first)."""
+    return sorted(splits.items(), key=lambda item: (SPLIT_ORDER + (item[0],)).index(item[0]))
+
+
 def per_digit_rows(split: dict) -> list[dict]:
     """One row per digit of a split's report: precision, recall, F1 (4 decimals) and support."""
     return [{"digit": c["digit"], "precision": round(c["precision"], 4), "recall": round(c["recall"], 4),
@@ -38,7 +47,7 @@ def per_digit_rows(split: dict) -> list[dict]:
 def markdown(report: dict, title: str) -> str:
     """A readable summary: accuracy per split, per-class table, confusion matrix, worst mistakes."""
     lines = [f"# {title}", "", "| split | accuracy | macro F1 | examples |", "|---|---|---|---|"]
-    for name, r in report["splits"].items():
+    for name, r in in_split_order(report["splits"]):
         lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
     lines += other_writers_markdown(report.get("others"))
     if "promotion" in report:
@@ -169,7 +178,9 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
             ["path", "true", "predicted", "confidence"],
             [[m["path"], m["true"], m["predicted"], f"{m['confidence']:.6f}"] for m in labelled["mistakes"]]))
     atomic.write_text(folder / "report.md", markdown(report, title))
-    for name, image in (("confusion.png", confusion_png(test["confusion"])),
+    confusion = confusion_png(test["confusion"], f"Confusion matrix, MNIST test ({test['n']:,} digits; rows: true, "
+                                                 "columns: read)")
+    for name, image in (("confusion.png", confusion),
                         ("mistakes.png", mistakes_png(test_images, report.get("mistakes", []))),
                         *(images or {}).items()):
         with atomic.atomic_path(folder / name) as tmp:
