@@ -27,3 +27,23 @@ def test_confusion_and_report_by_hand():
 def test_class_never_predicted_has_zero_precision_not_nan():
     report = classification_report([0, 1], [0, 0], 3)
     assert report["per_class"][1]["precision"] == 0.0 and report["per_class"][2]["support"] == 0
+
+
+def test_other_writers_digits_ship_with_the_code_and_need_no_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    from nnmodel.errors import DataError
+    from nnmodel.reports import other_writers
+
+    code = ("import sys; sys.modules['sklearn'] = None\n"  # as on a plain install: scikit-learn cannot be imported
+            "from nnmodel.reports.other_writers import optdigits\n"
+            "X, y = optdigits(); print(X.shape, sorted(set(y.tolist())))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1797, 784) [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
+    altered = bytearray(other_writers.OPTDIGITS_FILE.read_bytes())
+    altered[100] ^= 1
+    (tmp_path / "optdigits.csv.gz").write_bytes(bytes(altered))
+    with pytest.raises(DataError, match="optdigits.csv.gz: not the optdigits test digits this version ships"):
+        other_writers.optdigits(tmp_path / "optdigits.csv.gz")

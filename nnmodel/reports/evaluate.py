@@ -60,14 +60,11 @@ def look_inside_pictures(model, meta: dict, X_validation=None) -> dict:
 
 def score_other_writers(model, data_dir: str | os.PathLike, layout: Layout | None = None) -> dict:
     """Metrics of `model` on digits by other writers than MNIST's training set (see
-    nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}; optdigits says when it is missing.
-    The drawn digits are kept in `layout`'s data layers (made on the first call), else redrawn."""
+    nnmodel.reports.other_writers): {"optdigits": ..., "drawn": ...}. The drawn digits are kept in
+    `layout`'s data layers (made on the first call), else redrawn."""
     scores = {}
-    optdigits = other_writers.optdigits()
-    if optdigits is None:
-        scores["optdigits"] = {"missing": other_writers.MISSING}
-    else:
-        scores["optdigits"] = classification_report(optdigits[1], model.predict(optdigits[0]), DIGITS)
+    X, y = other_writers.optdigits()
+    scores["optdigits"] = classification_report(y, model.predict(X), DIGITS)
     if layout is not None:
         X, y = other_writers.drawn_layer(layout, data_dir)
     else:

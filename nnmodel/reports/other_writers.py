@@ -1,57 +1,48 @@
 """Digits written by other people than MNIST's, in the MNIST form, for the other-writers score.
 
   optdigits  the UCI optdigits test digits (1,797 by 13 writers, none of MNIST's: UCI split its 43
-             writers 30 for training, 13 for test), shipped inside the scikit-learn wheel as
-             sklearn/datasets/data/digits.csv.gz: 8x8 blocks of 0-16, scaled
-             up to 64x64 and sent through the same preprocessing as `digits predict`. The file is
-             read directly (scikit-learn is never imported); without the wheel the score says so.
+             writers 30 for training, 13 for test), shipped with this package (sets/, checked by
+             SHA-256; the copy scikit-learn's wheel carries): 8x8 blocks of 0-16, scaled up to 64x64
+             and sent through the same preprocessing as `digits predict`
   drawn      MNIST test digits thinned to a skeleton and redrawn with a round pen of three widths on
              the viewer's 280x280 canvas, the way a mouse draws them, then preprocessed; kept as a
              data layer, `data/<data>+drawn-<digest>/test.parquet` (`drawn_layer`): redrawing takes
              seconds, reading it back milliseconds
-Both return X float32 (n, 784) in [0, 1] and y (n,), or None when the source is missing.
+Both return X float32 (n, 784) in [0, 1] and y (n,).
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from nnmodel.data.splits import derived_split_layer, read_split, read_split_uint8
+from nnmodel.errors import DataError
 from nnmodel.images.preprocess import BATCH_PIXELS, preprocess_greys
 from nnmodel.images.strokes import many_digit_strokes, render
 from nnmodel.store.layout import Layout
 
-OPTDIGITS_PACKAGE = "scikit-learn"
-OPTDIGITS_FILE = "sklearn/datasets/data/digits.csv.gz"
+OPTDIGITS_FILE = Path(__file__).with_name("sets") / "optdigits-test.csv.gz"
+OPTDIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 OPTDIGITS_SIZE = 64                 # pixels: the 8x8 digits are scaled up to this before preprocessing
 DRAWN_LAYER_VERSION = 1            # bump when the strokes, the pen or the preprocessing draw differently
 DRAWN_COUNT = 500                   # MNIST test digits redrawn (the first ones)
 PEN_WIDTHS = (12, 20, 28)           # pixels on the 280x280 canvas: 1.2 to 2.8 MNIST pixels
-MISSING = ("optdigits not scored: scikit-learn is not installed (`pip install 'digits[others]'`); "
-           f"its wheel ships {OPTDIGITS_FILE}")
-
-
-def optdigits_path() -> Path | None:
-    """The optdigits file inside the installed scikit-learn wheel, or None."""
+def optdigits(path: Path = OPTDIGITS_FILE) -> tuple[np.ndarray, np.ndarray]:
+    """The optdigits test digits in MNIST form; DataError when the file is missing or not the one
+    shipped (its SHA-256)."""
     try:
-        path = Path(metadata.distribution(OPTDIGITS_PACKAGE).locate_file(OPTDIGITS_FILE))
-    except metadata.PackageNotFoundError:
-        return None
-    return path if path.is_file() else None
-
-
-def optdigits(path: Path | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The optdigits test digits in MNIST form, or None when the file is missing."""
-    path = path or optdigits_path()
-    if path is None:
-        return None
-    table = np.loadtxt(io.StringIO(gzip.decompress(path.read_bytes()).decode()), delimiter=",", dtype=np.float32)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the optdigits test digits ({exc.strerror or exc})") from None
+    if hashlib.sha256(data).hexdigest() != OPTDIGITS_SHA256:
+        raise DataError(f"{path}: not the optdigits test digits this version ships (SHA-256 differs)")
+    table = np.loadtxt(io.StringIO(gzip.decompress(data).decode()), delimiter=",", dtype=np.float32)
     blocks, labels = table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.uint8)
     greys = [np.asarray(Image.fromarray(np.round(b * (255 / 16)).astype(np.uint8)).resize(
         (OPTDIGITS_SIZE, OPTDIGITS_SIZE), Image.Resampling.BILINEAR)) for b in blocks]
