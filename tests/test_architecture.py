@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("nnmodel", "tasks", "flows", "cli", "gui")
 # nnmodel's rooms, lowest first: each may use the ones before it, never one after it
 LIBRARY_LAYERS = (("errors", "progress", "atomic"), ("images",), ("model",), ("store",), ("data",), ("explain",),
-                  ("reports",), ("batch", "training"))
+                  ("reports",), ("batch", "training", "api"))
 
 
 def modules() -> dict[str, Path]:
