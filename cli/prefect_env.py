@@ -135,13 +135,20 @@ def run_flow(flow, *args, **kwargs):
     return state.result()
 
 
-def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float = 5.0) -> list[dict]:
-    """The server's most recently started flow runs of `flow_name` (newest first), via its REST API."""
+def recent_flow_runs(api: str, flow_name: str, limit: int = 20, timeout: float = 5.0,
+                     deployment: str | None = None, started_only: bool = True) -> list[dict]:
+    """The server's most recent flow runs of `flow_name` (of the deployment named `deployment`, when
+    given), newest first, via its REST API: those that started, or with `started_only` False, every
+    run that is no longer only scheduled (pending, running, or ended without starting: cancelled)."""
+    query = {"flows": {"name": {"any_": [flow_name]}}, "sort": "EXPECTED_START_TIME_DESC", "limit": limit,
+             "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}}}
+    if started_only:
+        query.update(flow_runs={"start_time": {"is_null_": False}}, sort="START_TIME_DESC")
+    if deployment:
+        query["deployments"] = {"name": {"any_": [deployment]}}
     request = urllib.request.Request(
         api.rstrip("/") + "/flow_runs/filter", method="POST", headers={"Content-Type": "application/json"},
-        data=json.dumps({"flows": {"name": {"any_": [flow_name]}},
-                         "flow_runs": {"start_time": {"is_null_": False}}, "sort": "START_TIME_DESC",
-                         "limit": limit}).encode())
+        data=json.dumps(query).encode())
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 

@@ -3,8 +3,10 @@ schedule and/or when enough new feedback has arrived."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import threading
 from datetime import timedelta
 
 from cli import options as o
@@ -12,6 +14,7 @@ from cli import prefect_env
 from cli.train import check_feedback, check_recipe, flow_parameters
 from nnmodel.errors import SetupError
 from nnmodel.progress import say
+from nnmodel.store.runs import started_by
 
 HEARTBEAT_SECONDS = 30      # served runs tell the server they are alive this often ...
 ZOMBIE_AFTER = 90           # ... and one silent this long is marked Crashed (an automation on the server)
@@ -113,6 +116,68 @@ def ensure_zombie_automation() -> None:
                                     f"for {ZOMBIE_AFTER} s (its process died?).")]).create()
 
 
+FINISHED = {"COMPLETED": "finished", "FAILED": "failed", "CRASHED": "crashed", "CANCELLED": "was cancelled"}
+
+
+class RunReporter(threading.Thread):
+    """Says on the terminal when a run of the served deployment starts and how it ends (its state's
+    message: the promotion decision and both scores, or why it was skipped or cancelled), polling the
+    server's API every `every` seconds."""
+
+    def __init__(self, api: str, deployment: str, every: float = 2.0):
+        super().__init__(name="run-reporter", daemon=True)
+        self.api, self.deployment, self.every = api, deployment, every
+        self.stopping = threading.Event()
+        self.seen: dict[str, str] | None = None
+
+    def run(self) -> None:
+        while True:
+            self.poll()
+            if self.stopping.wait(self.every):
+                return
+
+    def poll(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the server is busy or gone: the next poll will tell
+            self.report(prefect_env.recent_flow_runs(self.api, "digits-train", 20, deployment=self.deployment,
+                                                     started_only=False))
+
+    def report(self, runs: list[dict]) -> None:
+        first = self.seen is None
+        self.seen = self.seen or {}
+        for run in reversed(runs):  # oldest first
+            state = (run.get("state") or {}).get("type") or ""
+            if self.seen.get(run["id"]) == state:
+                continue
+            self.seen[run["id"]] = state
+            if first:
+                continue  # runs from before we started serving: not news
+            if state == "RUNNING":
+                creator = (run.get("created_by") or {}).get("type")
+                say(f"run {run['name']} started ({started_by(creator, bool(run.get('auto_scheduled')))})")
+            elif state in FINISHED:
+                message = (run.get("state") or {}).get("message") or ""
+                say(f"run {run['name']} {FINISHED[state]}{': ' + message if message else ''}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
+        if self.seen is not None:
+            self.poll()  # what ended in the last moments
+
+
+def pause_deployment(name: str) -> bool:
+    """Pause the deployment digits-train/<name> on the server; False when it cannot be found."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.pause_deployment(client.read_deployment_by_name(f"digits-train/{name}").id)
+    except ObjectNotFound:
+        return False
+    return True
+
+
 def run(args) -> int:
     api = prefect_env.check_api()
     if api is None:
@@ -135,10 +200,23 @@ def run(args) -> int:
     say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, artifacts {args.layout.root}")
     say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving"
         f"{'; the deployment stays active' if args.keep_schedule else ' and pauses the deployment'})")
-    training_flow.serve(
-        name=args.name, schedules=schedules, triggers=triggers,
-        parameters={**flow_parameters(args), "show_progress": False},
-        global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
-        print_starting_message=False, pause_on_shutdown=not args.keep_schedule,  # the server limits runs
-        description="Retrain with feedback on a schedule or on new feedback; champion/challenger promotion")
-    return 0
+    reporter = RunReporter(api, args.name)
+    reporter.start()
+    how = "stopped"
+    try:
+        training_flow.serve(
+            name=args.name, schedules=schedules, triggers=triggers, tags=[args.family or args.preset],
+            parameters={**flow_parameters(args), "show_progress": False},
+            global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+            print_starting_message=False, pause_on_shutdown=not args.keep_schedule,  # the server limits runs
+            description="Retrain with feedback on a schedule or on new feedback; champion/challenger promotion")
+    except KeyboardInterrupt:
+        how = "interrupted (Ctrl-C)"
+    finally:
+        reporter.stop()
+        # whenever serving stopped (even before Prefect's own handler was in place): pause, unless kept
+        paused = not args.keep_schedule and pause_deployment(args.name)
+    state = "paused: no run starts until `digits schedule` serves it again" if paused else \
+        "left active: its runs wait for the next `digits schedule`" if args.keep_schedule else "not found on the server"
+    say(f"serving {how}; deployment digits-train/{args.name} {state}")
+    return 130 if how.startswith("interrupted") else 0

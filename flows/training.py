@@ -2,11 +2,15 @@
 and the evaluation flow."""
 from __future__ import annotations
 
-from prefect import flow
+import time
+
+from prefect import flow, runtime
+from prefect.states import Completed
 
 from tasks.data import distort_training_split, fetch_raw, fold_feedback, prepare_data
 from tasks.training import (
     evaluate_model,
+    label_flow_run,
     publish_report,
     record_run_outcome,
     register_model,
@@ -14,10 +18,23 @@ from tasks.training import (
     train_model,
 )
 
-RECORD = [record_run_outcome]
+HOOKS = [record_run_outcome, label_flow_run]
 
 
-@flow(name="digits-train", on_completion=RECORD, on_failure=RECORD, on_crashed=RECORD, on_cancellation=RECORD)
+def training_run_name() -> str:
+    """A flow run's name from its recipe and when it started: train-default-seed0-20261207-183000."""
+    parameters = runtime.flow_run.parameters
+    recipe = parameters.get("family") or parameters.get("preset") or "default"
+    return f"train-{recipe}-seed{parameters.get('seed') or 0}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def evaluation_run_name() -> str:
+    """evaluate-<model version>-20261207-183000."""
+    return f"evaluate-{runtime.flow_run.parameters.get('report_name', 'model')}"
+
+
+@flow(name="digits-train", flow_run_name=training_run_name, on_completion=HOOKS, on_failure=HOOKS,
+      on_crashed=HOOKS, on_cancellation=HOOKS)
 def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[int] | None = None,
                   max_iter: int | None = None, lam: float | None = None, seed: int | None = None,
                   copies: int | None = None, distortions: list[str] | None = None,
@@ -30,9 +47,11 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
     the same validation data (or `force_promote`). Feedback images (`feedback`, default
     artifacts/feedback) are added to the training split. One training run at a time per artifacts
     folder: a run that finds another in progress is skipped. Returns the registry's decision."""
-    run_id = start_training_run(artifacts, preset)
+    recipe = family or preset
+    run_id = start_training_run(artifacts, recipe)
     if run_id is None:
-        return {"skipped": True, "promoted": False, "reason": "another training run is in progress"}
+        reason = "another training run is in progress"
+        return Completed(message=f"skipped: {reason}", data={"skipped": True, "promoted": False, "reason": reason})
     raw_dir = fetch_raw(artifacts, source, dataset_name, base_url)
     base_dir = prepare_data(artifacts, raw_dir, validation_size, split_seed)
     data_dir = fold_feedback(artifacts, base_dir, feedback, use_feedback)
@@ -41,12 +60,13 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
     distorted_dir = distort_training_split(artifacts, data_dir, preset, overrides, family)
     candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress, family)
     report_dir = evaluate_model(artifacts, candidate, data_dir, f"train-{run_id}")
-    publish_report(report_dir, f"train-{run_id}")
     decision = register_model(artifacts, candidate, report_dir, data_dir, force_promote)
-    return {**decision, "skipped": False, "run": run_id, "report": report_dir, "data_dir": data_dir}
+    publish_report(report_dir, f"Training run {run_id}", f"train-{recipe}")
+    return Completed(message=decision["summary"], data={**decision, "skipped": False, "run": run_id,
+                                                        "report": report_dir, "data_dir": data_dir})
 
 
-@flow(name="digits-evaluate")
+@flow(name="digits-evaluate", flow_run_name=evaluation_run_name)
 def evaluation_flow(artifacts: str, model_dir: str, data_dir: str | None = None, source: str = "bundled",
                     dataset_name: str = "mnist", validation_size: int = 5000, split_seed: int = 0,
                     report_name: str = "evaluate", labelled: str | None = None) -> str:
@@ -56,5 +76,5 @@ def evaluation_flow(artifacts: str, model_dir: str, data_dir: str | None = None,
         raw_dir = fetch_raw(artifacts, source, dataset_name)
         data_dir = prepare_data(artifacts, raw_dir, validation_size, split_seed)
     report_dir = evaluate_model(artifacts, model_dir, data_dir, report_name, labelled)
-    publish_report(report_dir, report_name)
+    publish_report(report_dir, f"Evaluation {report_name}", "evaluate")
     return report_dir

@@ -80,11 +80,30 @@ def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_
     decision = registry.promote(version, force=force_promote, scores=scores)
     feedback = manifest.get("feedback")
     decision["feedback"] = {k: feedback[k] for k in ("count", "digest", "dir")} if feedback else None
+    decision["summary"] = decision_summary(decision)
     report.update(promotion=decision, model=version)
     write_report(Path(report_dir), report, read_test_pixels(data_dir), f"Training run {Path(report_dir).name}")
     shutil.rmtree(Path(candidate_dir), ignore_errors=True)
-    log(f"registered {version}; {'promoted' if decision['promoted'] else 'not promoted'} ({decision['reason']})")
+    log(f"registered {version}; {decision['summary']}")
     return decision
+
+
+def decision_summary(decision: dict) -> str:
+    """One line: the decision, both models' validation accuracy (and test) and why, e.g. "promoted:
+    validation 99.12% vs 98.95% of the current model, test 99.10% vs 98.90% (better validation accuracy)"."""
+    def pct(value):
+        return "n/a" if value is None else f"{value:.2%}"
+
+    verdict = "promoted" if decision["promoted"] else "not promoted"
+    if decision.get("current") is None:
+        scores = f"validation {pct(decision.get('candidate_val_accuracy'))}"
+    else:
+        scores = (f"validation {pct(decision.get('candidate_val_accuracy'))} vs "
+                  f"{pct(decision.get('current_val_accuracy'))} of the current model")
+        if "candidate_test_accuracy" in decision:
+            scores += (f", test {pct(decision.get('candidate_test_accuracy'))} vs "
+                       f"{pct(decision.get('current_test_accuracy'))}")
+    return f"{verdict}: {scores} ({decision['reason']})"
 
 
 def champion_scores(registry: Registry, data_dir: str | os.PathLike, log=print) -> dict:

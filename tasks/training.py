@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prefect import get_run_logger, runtime, task
 from prefect.artifacts import (
-    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
 
 from nnmodel import training
 from nnmodel.progress import COSTLY_REPORT_SECONDS, TrainingProgress, at_most_every
@@ -35,7 +35,9 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
     candidate model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
     logger = get_run_logger()
     terminal = TrainingProgress(show=show_progress, log=logger.info)
-    artifact = create_progress_artifact(0.0, key=f"training-{run_id}", description="L-BFGS-B iterations done (%)")
+    recipe = "".join(c if c.isalnum() else "-" for c in (family or preset).lower())
+    artifact = create_progress_artifact(0.0, key=f"training-{recipe}",
+                                        description=f"Training run {run_id}: L-BFGS-B iterations done (%)")
 
     due = at_most_every(COSTLY_REPORT_SECONDS)  # each update is an API call
 
@@ -62,28 +64,26 @@ def evaluate_model(artifacts: str, model_dir: str, data_dir: str, report_name: s
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
-def publish_report(report_dir: str, name: str) -> None:
-    """Show a report in the Prefect UI: per-digit tables (MNIST test, other writers) and the Markdown
-    summary."""
+def publish_report(report_dir: str, title: str, key: str) -> None:
+    """Show a report in the Prefect UI: the Markdown report with its pictures, and tables per digit
+    (MNIST test, other writers) and per confidence threshold. Artifact keys are stable (`report-<key>`,
+    ...; key: e.g. train-<preset>), so each key's history in the UI compares runs over time."""
     report = render.read_report(report_dir)
-    key = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:100]
+    key = "".join(c if c.isalnum() else "-" for c in key.lower()).strip("-")[:80]
     test = report["splits"]["test"]
     create_table_artifact(key=f"per-digit-{key}", table=render.per_digit_rows(test),
-                          description=f"Test accuracy {test['accuracy']:.2%}")
+                          description=f"{title}: test accuracy {test['accuracy']:.2%}")
     others = report.get("others") or {}
     if render.other_writers_rows(others):
         create_table_artifact(key=f"other-writers-{key}", table=render.other_writers_rows(others),
-                              description="Read right per digit: " + ", ".join(
-                                  f"{name} {r['accuracy']:.2%}" if "accuracy" in r else f"{name} not scored"
-                                  for name, r in others.items()))
+                              description=f"{title}: read right per digit: " + ", ".join(
+                                  f"{name} {r['accuracy']:.2%}" for name, r in others.items() if "accuracy" in r))
     if report.get("thresholds"):
         ece = report["calibration"]["ece"]
         create_table_artifact(key=f"confidence-{key}", table=report["thresholds"],
-                              description=f"What --min-confidence would flag on test (ECE {ece:.2%})")
-    create_markdown_artifact(key=f"report-{key}", markdown=render.markdown(report, f"Evaluation {name}"),
-                             description="digits evaluation report")
-    create_link_artifact(render.report_link(report_dir), link_text=f"{report_dir}/report.md",
-                         key=f"report-folder-{key}", description="The report folder (JSON, CSV, Markdown, PNG)")
+                              description=f"{title}: what --min-confidence would flag on test (ECE {ece:.2%})")
+    create_markdown_artifact(key=f"report-{key}", markdown=render.ui_markdown(report_dir, title),
+                             description=f"{title}: {report.get('promotion', {}).get('summary', 'evaluation')}")
 
 
 @task(name="register-model", cache_policy=NO_CACHE)
@@ -95,13 +95,31 @@ def register_model(artifacts: str, candidate_dir: str, report_dir: str, data_dir
                                        log=get_run_logger().info)
 
 
+def label_flow_run(flow, flow_run, state) -> None:
+    """Flow state hook: tag the run with its recipe (preset or family), how it ended (promoted,
+    not-promoted, skipped, failed, crashed, cancelled) and what started it (manual, scheduled,
+    on-feedback), for filtering in the UI."""
+    parameters = flow_run.parameters
+    result = state.result(raise_on_failure=False) if state.is_completed() else None
+    if isinstance(result, dict):
+        outcome = "skipped" if result.get("skipped") else "promoted" if result.get("promoted") else "not-promoted"
+    else:
+        outcome = "crashed" if state.is_crashed() else "cancelled" if state.is_cancelling() or \
+            state.is_cancelled() else "failed"
+    creator = str(flow_run.created_by.type) if flow_run.created_by is not None else None
+    recipe = parameters.get("family") or parameters.get("preset") or "default"
+    tags = sorted({*flow_run.tags, recipe, outcome, runs.started_by(creator, bool(flow_run.auto_scheduled))})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, tags=tags)
+
+
 def record_run_outcome(flow, flow_run, state) -> None:
     """Flow state hook: record how this flow run's training run ended in runs/history.jsonl."""
     layout = Layout(flow_run.parameters["artifacts"])
     run_id = runs.run_of_flow_run(layout, flow_run.id)
     if run_id is None:  # skipped (recorded when it started) or ended before it claimed a run
         return
-    result = state.result(raise_on_failure=False)
+    result = state.result(raise_on_failure=False) if state.is_final() else None  # cancelling: none yet
     if state.is_completed() and isinstance(result, dict) and "promoted" in result:
         runs.finish_run(layout, run_id, runs.outcome_of(result))
     else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -71,6 +72,15 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
         os.killpg(serve.pid, signal.SIGTERM)
         _, err = serve.communicate(timeout=30)
     assert "Traceback" not in err, err[-3000:]
+    # the terminal said when each run started and how it ended, and how serving stopped
+    started = re.findall(r"^run (train-quick-seed0-\S+) started \(scheduled\)$", err, re.M)
+    assert started and re.search(rf"^run {re.escape(started[0])} finished: promoted: validation ", err, re.M), err
+    assert re.search(r"^run train-quick-seed0-\S+ finished: skipped: another training run is in progress$", err, re.M)
+    assert err.strip().splitlines()[-1] == ("serving stopped; deployment digits-train/test-retrain paused: no run "
+                                            "starts until `digits schedule` serves it again")
+    [deployment] = api_post(prefect_server, "/deployments/filter",
+                            {"deployments": {"name": {"any_": ["test-retrain"]}}})
+    assert deployment["paused"]
 
     out = run_digits(["--artifacts", str(artifacts), "runs"], env=env, keep_prefect_env=True)
     assert out.returncode == 0, out.stderr

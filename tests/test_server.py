@@ -17,7 +17,7 @@ import pytest
 from nnmodel.store.layout import Layout
 from nnmodel.store.registry import Registry
 from nnmodel.store.runs import read_runs
-from tests.helpers.chromium import chromium, page_text
+from tests.helpers.chromium import Browser, chromium
 from tests.helpers.data import write_digits
 from tests.helpers.processes import DIGITS, api_get, api_post, digits_server, free_port, run_digits, wait_for
 
@@ -97,9 +97,11 @@ def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_pa
                 return [r for r in runs if r["outcome"] not in ("running", "skipped")]
             [run] = wait_for(finished_runs, 240, "a retrain started by the feedback", serve)
             assert run["feedback"]["count"] == 3
-            flow_run = api_get(api, f"/flow_runs/{run['flow_run_id']}")
+            flow_run = wait_for(lambda: (lambda r: r if "on-feedback" in r["tags"] else None)(
+                api_get(api, f"/flow_runs/{run['flow_run_id']}")), 60, "the run's tags", serve)
             assert flow_run["deployment_id"] == deployment["id"] and flow_run["state"]["type"] == "COMPLETED"
             assert (flow_run.get("created_by") or {}).get("type") == "AUTOMATION"
+            assert {"quick", run["outcome"].replace(" ", "-")} <= set(flow_run["tags"])
 
             # two runs at once: the server cancels the one that would overlap, and says why
             # (both due at the same moment, so the runner's one poll picks up both, however long the
@@ -123,7 +125,10 @@ def test_new_feedback_starts_a_retrain_and_overlapping_runs_are_cancelled(tmp_pa
 
 @pytest.mark.skipif(chromium() is None, reason="chromium missing: .ci/run installs it (scripts/install-test-tools.sh)")
 def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnist_raw, link_prepared):
-    """(The run also takes a folder of labelled images, and says how many it added and what it left out.)"""
+    """The run page in a real browser: its readable name, its tags and the decision in its state message;
+    the report artifact with every picture loaded; a second retrain adds a point to the same artifact
+    keys' history. (The run also takes a folder of labelled images, and says how many it added and what
+    it left out.)"""
     home, art, labelled = tmp_path / "home", link_prepared(tmp_path / "artifacts"), tmp_path / "class"
     write_digits(labelled / "7", mnist_raw.test_images[mnist_raw.test_labels == 7][:4])
     (labelled / "7" / "junk.png").write_bytes(b"not an image")
@@ -135,17 +140,40 @@ def test_the_training_run_and_its_report_artifacts_show_in_the_ui(tmp_path, mnis
         assert f"feedback: 4 labelled images from {labelled} added" in line and "1 left out" in line
         assert "junk.png" in line
         ui, run_id = RUN_LINK.search(done.stderr).groups()
-        page = page_text(f"{ui}/runs/flow-run/{run_id}")
-        assert "digits-train" in page and "Completed" in page and "Artifacts" in page
+        flow_run = api_get(api, f"/flow_runs/{run_id}")
+        assert re.fullmatch(r"train-quick-seed0-\d{8}-\d{6}", flow_run["name"]), flow_run["name"]
+        assert {"quick", "promoted", "manual"} <= set(flow_run["tags"])
+        message = flow_run["state"]["message"]
+        assert message.startswith("promoted: validation ") and "(no current model)" in message
+
         artifacts = api_post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
-        by_key = {re.sub(r"(-train)?-\d{8}-\d{6}-[0-9a-f]+$", "", a["key"]): a for a in artifacts}  # less the run id
-        assert {"report", "per-digit", "other-writers", "report-folder", "training"} <= set(by_key), by_key.keys()
-        report = page_text(f"{ui}/artifacts/artifact/{by_key['report']['id']}")
-        assert "Evaluation train-" in report and "Other writers" in report and "optdigits" in report
-        table = page_text(f"{ui}/artifacts/artifact/{by_key['per-digit']['id']}")
-        assert "precision" in table and "support" in table and "980" in table  # the test split's 0s
-        assert by_key["training"]["type"] == "progress" and float(by_key["training"]["data"]) == 100
-        assert "report.md" in by_key["report-folder"]["data"]
+        by_key = {a["key"]: a for a in artifacts}
+        assert {"report-train-quick", "per-digit-train-quick", "other-writers-train-quick", "training-quick"} <= \
+            set(by_key), by_key.keys()
+        assert by_key["training-quick"]["type"] == "progress" and float(by_key["training-quick"]["data"]) == 100
+        with Browser() as browser:
+            browser.open(f"{ui}/runs/flow-run/{run_id}")
+            page = browser.wait_for(f"document.body.innerText.includes({json.dumps(flow_run['name'])}) && "
+                                    "document.body.innerText.includes('promoted') && document.body.innerText",
+                                    timeout=60)
+            assert "quick" in page and "manual" in page and "Completed" in page
+            browser.open(f"{ui}/artifacts/artifact/{by_key['report-train-quick']['id']}")
+            images = browser.wait_for(
+                "document.body.innerText.includes('Promotion') && document.images.length >= 5 && "
+                "Array.from(document.images).every(i => i.complete) && "
+                "Array.from(document.images).map(i => [i.alt, i.naturalWidth])", timeout=60)
+            text = browser.evaluate("document.body.innerText")
+        assert "Training run" in text and "Other writers" in text and "optdigits" in text and "Decision" in text
+        alts = {alt for alt, _ in images}
+        assert {"Confusion matrix", "mistakes", "Training curves", "Reliability diagram"} <= alts, alts
+        assert all(width > 0 for _, width in images), images  # every picture loaded
+
+        again = run_digits(["--artifacts", str(art), "train", "--preset", "quick", "-q", "--seed", "1"], env=env)
+        assert again.returncode == 0, again.stderr
+        history = api_post(api, "/artifacts/filter", {"artifacts": {"key": {"any_": ["report-train-quick"]}}})
+        assert len(history) == 2 and len({a["flow_run_id"] for a in history}) == 2
+        latest = api_post(api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": ["report-train-quick"]}}})
+        assert len(latest) == 1 and latest[0]["flow_run_id"] == RUN_LINK.search(again.stderr).group(2)
 
 
 def test_the_prefect_yaml_deployments_run_on_a_process_worker(tmp_path, link_prepared):

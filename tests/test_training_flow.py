@@ -78,7 +78,7 @@ def test_report_is_published_as_prefect_artifacts(trained):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     _, decision = trained
-    key = "train-" + decision["run"]
+    key = "train-quick"  # one key per recipe: the UI's history of it compares the runs
     with get_client(sync_client=True) as client:
         tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"per-digit-{key}"])))
         notes = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{key}"])))
@@ -87,6 +87,8 @@ def test_report_is_published_as_prefect_artifacts(trained):
     assert tables and tables[0].type == "table" and "precision" in str(tables[0].data)
     assert notes and notes[0].type == "markdown" and "per digit" in notes[0].data
     assert "Other writers" in notes[0].data and "optdigits" in notes[0].data
+    assert "**Decision:** promoted" in notes[0].data  # published after the promotion decision
+    assert notes[0].data.count("](data:image/png;base64,") >= 4 and "file://" not in notes[0].data
     assert others and "optdigits" in str(others[0].data) and "drawn" in str(others[0].data)
 
 

@@ -9,6 +9,7 @@ report.md         a readable summary          confusion.png / mistakes.png   dra
 """
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -44,8 +45,10 @@ def per_digit_rows(split: dict) -> list[dict]:
              "f1": round(c["f1"], 4), "support": c["support"]} for c in split["per_class"]]
 
 
-def markdown(report: dict, title: str) -> str:
-    """A readable summary: accuracy per split, per-class table, confusion matrix, worst mistakes."""
+def markdown(report: dict, title: str, picture=lambda name: name) -> str:
+    """A readable summary: accuracy per split, per-class table, confusion matrix, worst mistakes.
+    `picture(file name)` is where a picture of the report folder is found: the name itself beside
+    report.md, a data: URI inside the Prefect UI (`ui_markdown`)."""
     lines = [f"# {title}", "", "| split | accuracy | macro F1 | examples |", "|---|---|---|---|"]
     for name, r in in_split_order(report["splits"]):
         lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
@@ -71,17 +74,18 @@ def markdown(report: dict, title: str) -> str:
             a = test[avg]
             lines.append(f"| {avg} avg | {a['precision']:.4f} | {a['recall']:.4f} | {a['f1']:.4f} | {test['n']} |")
         lines += ["", "## Confusion matrix (rows true, columns predicted)", "",
+                  f"![Confusion matrix]({picture('confusion.png')})", "",
                   "| | " + " | ".join(map(str, range(len(test["confusion"])))) + " |",
                   "|---" * (len(test["confusion"]) + 1) + "|"]
         lines += [f"| **{d}** | " + " | ".join(map(str, row)) + " |" for d, row in enumerate(test["confusion"])]
     if report.get("calibration"):
         shown = set(report.get("pictures") or [])
         lines += ["", look_inside_markdown(report["calibration"], report["thresholds"],
-                                           *(name if name in shown else None
+                                           *(picture(name) if name in shown else None
                                              for name in ("weights.png", "curves.png", "reliability.png")),
                                            units=report.get("units", "hidden unit")).rstrip()]
     if report.get("mistakes"):
-        lines += ["", "## Worst mistakes (test)", "", "![mistakes](mistakes.png)", "",
+        lines += ["", "## Worst mistakes (test)", "", f"![mistakes]({picture('mistakes.png')})", "",
                   "| test index | true | predicted | confidence |", "|---|---|---|---|"]
         lines += [f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.1%} |"
                   for m in report["mistakes"][:10]]
@@ -221,9 +225,17 @@ def percent_or_na(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
-def report_link(folder: str | os.PathLike) -> str:
-    """A file:// link to a report folder's report.md (for the Prefect UI)."""
-    return Path(folder).resolve().joinpath("report.md").as_uri()
+def ui_markdown(folder: str | os.PathLike, title: str) -> str:
+    """The report of `folder` as Markdown for the Prefect UI: every picture embedded (a data: URI: the
+    UI's server cannot read this folder, and a file:// link is not followed from an http page), and
+    where the folder is, as text to copy."""
+    folder = Path(folder)
+
+    def embedded(name: str) -> str:
+        return "data:image/png;base64," + base64.b64encode((folder / name).read_bytes()).decode()
+
+    return (markdown(read_report(folder), title, embedded)
+            + f"\nThe report's files (JSON, CSV, Markdown, PNG) are in `{folder.resolve()}`.\n")
 
 
 def read_report(folder: str | os.PathLike) -> dict:

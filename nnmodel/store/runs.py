@@ -179,3 +179,12 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def started_by(created_by: str | None, auto_scheduled: bool) -> str:
+    """What started a flow run, from what the Prefect server records of it (the type of its creator,
+    and whether the scheduler made it): on-feedback (an automation: the feedback trigger), scheduled,
+    or manual (a command, or a run asked for by hand)."""
+    if (created_by or "").upper().endswith("AUTOMATION"):
+        return "on-feedback"
+    return "scheduled" if auto_scheduled else "manual"
