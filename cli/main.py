@@ -62,6 +62,9 @@ def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.layout = Layout.locate(args.artifacts)
+    if args.layout.root.exists() and not args.layout.root.is_dir():
+        say(f"error: --artifacts {args.layout.root}: is a file, not a folder")
+        return 1
     prefect_env.configure(args.verbose)
     prefect_env.reap_orphaned_temporary_servers()
     try:

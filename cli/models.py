@@ -39,6 +39,9 @@ def run(args) -> int:
     if decision["promoted"]:
         say(f"{args.version} is now current ({decision['reason']})")
         return 0
+    if decision["reason"] == "already current":
+        say(f"{args.version} is already the current model: nothing to do")
+        return 0
     say(f"{args.version} not promoted: {decision['reason']} ({pct(decision['candidate_val_accuracy'])} "
         f"vs {pct(decision['current_val_accuracy'])}); use --force to promote anyway")
     return 1

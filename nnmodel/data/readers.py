@@ -7,7 +7,6 @@ with values 0-255 (pixels) and 0-9 (labels).
 """
 from __future__ import annotations
 
-import gzip
 import os
 import zipfile
 import zlib
@@ -37,8 +36,11 @@ class RawData:
         return {key: getattr(self, key) for key in SPLIT_KEYS}
 
 
-def check_arrays(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (images uint8 (n,28,28), labels uint8 (n,)) or raise DataError naming `source`."""
+def check_arrays(images: np.ndarray, labels: np.ndarray, source: str,
+                 labels_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images uint8 (n,28,28), labels uint8 (n,)) or raise DataError naming `source` (and
+    `labels_source`, where the labels come from a file of their own, for what is wrong with them)."""
+    labels_source = labels_source or source
     images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
     if images.ndim == 2 and images.shape[1] == 784:
         images = images.reshape(-1, 28, 28)
@@ -48,26 +50,66 @@ def check_arrays(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[n
         raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")
     if len(images) == 0:
         raise DataError(f"{source}: no examples")
-    for name, arr, top in (("pixel", images, 255), ("label", labels, 9)):
+    for name, arr, top, where in (("pixel", images, 255, source), ("label", labels, 9, labels_source)):
         if arr.dtype != np.uint8:
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise DataError(f"{source}: {name} values are not whole numbers")
+                raise DataError(f"{where}: {name} values are not whole numbers")
             low, high = arr.min(), arr.max()
             if low < 0 or high > top:
-                raise DataError(f"{source}: {name} values span {low:g}..{high:g}, expected 0..{top}")
+                raise DataError(f"{where}: {name} values span {low:g}..{high:g}, expected 0..{top}")
     if labels.dtype == np.uint8 and labels.max() > 9:
-        raise DataError(f"{source}: label values span {labels.min()}..{labels.max()}, expected 0..9")
+        raise DataError(f"{labels_source}: label values span {labels.min()}..{labels.max()}, expected 0..9")
     return np.ascontiguousarray(images, dtype=np.uint8), np.ascontiguousarray(labels, dtype=np.uint8)
 
 
+MAX_IDX_BYTES = 2 * (16 + 60_000 * 28 * 28)   # twice MNIST's largest file (47 MB): the most an IDX may hold
+GZIP_STEP = 1 << 20                           # bytes inflated at a time
+
+
 def _read_maybe_gzip(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    """The bytes of a file, inflated when it is gzip, never more than the IDX header it starts with
+    promises (and never over MAX_IDX_BYTES): a gzip bomb is refused after its first bytes, not after
+    inflating it into memory. DataError names the file."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            fh.seek(0)
+            data = fh.read(MAX_IDX_BYTES + 1)
+            if len(data) > MAX_IDX_BYTES:
+                raise DataError(f"{path}: over {MAX_IDX_BYTES:,} bytes, larger than any MNIST-like IDX file")
+            return data
+        fh.seek(0)
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out, limit = bytearray(), MAX_IDX_BYTES
         try:
-            return gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
+            while not inflate.eof:
+                chunk = fh.read(GZIP_STEP) if not inflate.unconsumed_tail else b""
+                if not chunk and not inflate.unconsumed_tail:
+                    raise DataError(f"{path}: truncated or corrupt gzip (it ends early)")
+                out += inflate.decompress(inflate.unconsumed_tail + chunk, limit + 1 - len(out))
+                if len(out) >= 16 and limit == MAX_IDX_BYTES:
+                    promised = idx_size(bytes(out[:16])) or limit
+                    if promised > MAX_IDX_BYTES:
+                        raise DataError(f"{path}: its IDX header promises {promised:,} bytes, more than any "
+                                        f"MNIST-like file ({MAX_IDX_BYTES:,}); refused")
+                    limit = promised
+                if len(out) > limit:
+                    raise DataError(f"{path}: inflates past the {limit:,} bytes its IDX header promises "
+                                    "(a gzip bomb?); refused")
+        except zlib.error as exc:
             raise DataError(f"{path}: truncated or corrupt gzip ({exc})") from None
-    return data
+    return bytes(out)
+
+
+def idx_size(header: bytes) -> int | None:
+    """The whole size in bytes an IDX file of unsigned bytes promises in its first 16 bytes (None when
+    they are not such a header)."""
+    if len(header) < 8 or header[:3] != b"\x00\x00\x08" or header[3] not in (1, 3):
+        return None
+    ndim = header[3]
+    if len(header) < 4 + 4 * ndim:
+        return None
+    dims = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -111,9 +153,9 @@ def read_idx_folder(folder: str | os.PathLike) -> RawData:
             raise DataError(f"{folder}: no {stems[0]}[.gz] file")
         found[key] = path
     train_x, train_y = check_arrays(read_idx(found["train_images"]), read_idx(found["train_labels"]),
-                                    str(found["train_images"]))
+                                    str(found["train_images"]), str(found["train_labels"]))
     test_x, test_y = check_arrays(read_idx(found["test_images"]), read_idx(found["test_labels"]),
-                                  str(found["test_images"]))
+                                  str(found["test_images"]), str(found["test_labels"]))
     return RawData(train_x, train_y, test_x, test_y)
 
 
