@@ -3,7 +3,6 @@ not ours, servers that die under a command, kills at awkward moments, bombs, odd
 file or option and the problem in one line, leaves nothing behind and never touches what is not ours."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zlib
