@@ -14,10 +14,10 @@ import time
 
 from nnmodel.data.readers import read_bundled
 from nnmodel.images import distort
-from nnmodel.model.presets import PRESETS
+from nnmodel.model.presets import IN_ANOTHER_HAND
 
 MIXES = [("affine",), ("elastic",), ("stroke",), ("blur",), ("style",),
-         tuple(PRESETS["default"]["distortions"]),  # the default and best presets' mix
+         tuple(IN_ANOTHER_HAND),  # the mlp preset's copy, one of the default's
          ("style", "affine", "elastic", "stroke", "blur")]
 
 

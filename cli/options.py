@@ -9,7 +9,7 @@ import argparse
 import math
 
 from nnmodel.model.families import FAMILIES
-from nnmodel.model.presets import KINDS, PRESETS
+from nnmodel.model.presets import HANDS, KINDS, PRESETS
 
 
 class Parser(argparse.ArgumentParser):
@@ -52,9 +52,10 @@ def number(low: float, high: float | None = None):
 def distortion_list(text: str) -> list[str]:
     """A type for argparse: comma-separated distortion names (possibly none)."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = [k for k in kinds if k not in KINDS + HANDS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown distortion {unknown[0]!r}; choose from {', '.join(KINDS)}")
+        raise argparse.ArgumentTypeError(f"unknown distortion {unknown[0]!r}; choose from "
+                                         f"{', '.join(KINDS + HANDS)}")
     return kinds
 
 
@@ -121,9 +122,10 @@ FEEDBACK = Option("--feedback", metavar="DIR",
                        "(default: artifacts/feedback, where the viewer saves corrections)")
 NO_FEEDBACK = Option("--no-feedback", action="store_true", help="train on the base data only")
 COPIES = Option("--copies", type=whole(0, 100), metavar="N",
-                help="distorted copies of each training image (overrides the preset)")
+                help="distorted copies of each training image, in the preset's kinds in turn (overrides the preset)")
 DISTORTIONS = Option("--distortions", type=distortion_list, metavar="KINDS",
-                     help=f"comma-separated distortions of the copies, from {', '.join(KINDS)} (overrides the preset)")
+                     help=f"comma-separated kinds of every copy (overrides the preset): deformations, combined, from "
+                          f"{', '.join(KINDS)}; and hands, each image redrawn in one of them, from {', '.join(HANDS)}")
 RECIPE_OPTIONS = (PRESET, FAMILY, HIDDEN, MAXITER, LAMBDA, SEED, COPIES, DISTORTIONS)
 
 # ------------------------------------------------------------------ models and prediction

@@ -19,7 +19,7 @@ from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
 from nnmodel.model import modelfile, original
 from nnmodel.model.families import new_model
-from nnmodel.model.presets import recipe
+from nnmodel.model.presets import describe_copies, recipe
 from nnmodel.reports.evaluate import read_test_pixels
 from nnmodel.reports.render import read_report, write_report
 from nnmodel.store.layout import Layout
@@ -37,8 +37,8 @@ def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, pr
     X, y = training_data(data_dir, distorted_dir)
     validation = read_split(data_dir / "validation.parquet")
     model = new_model(chosen["family"], chosen["params"])
-    log(f"training {model.describe()} ({model!r}) on {len(X):,} images ({chosen['copies']} distorted copies of "
-        f"each)")
+    log(f"training {model.describe()} ({model!r}) on {len(X):,} images (the originals and "
+        f"{describe_copies(chosen['copies'])})")
     model.fit(X, y, validation=validation, progress=progress)
     candidate = layout.run_dir(run_id) / "candidate"
     distorted = layout.manifest(distorted_dir) if distorted_dir else None

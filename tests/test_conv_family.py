@@ -21,47 +21,54 @@ from nnmodel.model.families import new_model
 
 @pytest.fixture(scope="module")
 def conv_model(mnist_raw):
-    """A small real conv model: 6,000 training images, 40 L-BFGS-B iterations (about 95% on test)."""
+    """A small real conv model (two stages, two heads, test-time shifts): 6,000 training images,
+    10 + 30 L-BFGS-B iterations a head (about 95% on test)."""
     X = mnist_raw.train_images[:6000].reshape(-1, 784) / np.float32(255)
-    return ConvFeatures(filters=6, patches=20_000, hidden_sizes=(32,), max_iter=40, warmup=[[0.5, 10]]).fit(
-        X, mnist_raw.train_labels[:6000])
+    return ConvFeatures(filters=6, stage2_filters=8, patches=20_000, hidden_sizes=(32,), max_iter=30,
+                        warmup=[[0.5, 10]], heads=2).fit(X, mnist_raw.train_labels[:6000])
 
 
-def slow_features(images: np.ndarray, filters: np.ndarray, pool: int) -> np.ndarray:
-    """The features by the book: scipy's 2-d correlation per filter, ReLU of +z and -z, max-pooling
-    each map, laid out (row, column, channel) with the +z channels first."""
+def slow_stage(maps: np.ndarray, filters: np.ndarray, pool: int) -> np.ndarray:
+    """One stage by the book: scipy's 2-d correlation of each input channel with the filter's slice,
+    summed; ReLU of +z and -z; max-pooling each map: (n, s, s, 2k) with the +z channels first."""
     out = []
-    for image in np.asarray(images, np.float64):
-        maps = [np.maximum(correlate2d(image, f, mode="valid"), 0) for f in filters.astype(np.float64)]
-        maps += [np.maximum(-correlate2d(image, f, mode="valid"), 0) for f in filters.astype(np.float64)]
-        maps = np.stack(maps)
-        s = maps.shape[1] // pool
-        pooled = maps[:, : s * pool, : s * pool].reshape(len(maps), s, pool, s, pool).max(axis=(2, 4))
-        out.append(pooled.transpose(1, 2, 0).ravel())
+    for image in np.asarray(maps, np.float64):
+        z = [sum(correlate2d(image[..., c], f[..., c], mode="valid") for c in range(image.shape[2]))
+             for f in filters.astype(np.float64)]
+        rectified = np.stack([np.maximum(r, 0) for r in z] + [np.maximum(-r, 0) for r in z])
+        s = rectified.shape[1] // pool
+        pooled = rectified[:, : s * pool, : s * pool].reshape(len(rectified), s, pool, s, pool).max(axis=(2, 4))
+        out.append(pooled.transpose(1, 2, 0))
     return np.array(out)
 
 
-@pytest.mark.parametrize("size, pool", [(5, 2), (5, 3), (3, 2), (4, 4)])
-def test_the_feature_stage_matches_a_direct_convolution(mnist_raw, size, pool):
+@pytest.mark.parametrize("size, pool, size2, pool2", [(5, 2, 3, 2), (5, 3, 0, 0), (3, 2, 2, 1), (4, 4, 0, 0)])
+def test_the_feature_stages_match_a_direct_convolution(mnist_raw, size, pool, size2, pool2):
     images = mnist_raw.test_images[:30] / np.float32(255)
-    filters = cf.learn_filters(images, 6, size, 5000, seed=1)
-    fast = cf.features(images, filters, pool, threads=2)
-    assert fast.shape == (30, cf.n_features(6, size, pool)) and fast.dtype == np.float32
-    np.testing.assert_allclose(fast, slow_features(images, filters, pool), atol=2e-5)
+    maps = images.reshape(-1, 28, 28, 1)
+    stages = [(cf.learn_filters(maps, 6, size, 5000, seed=1), pool)]
+    expected = slow_stage(maps, stages[0][0], pool)
+    if size2:
+        stages.append((cf.learn_filters(expected.astype(np.float32), 5, size2, 5000, seed=1), pool2))
+        expected = slow_stage(expected, stages[1][0], pool2)
+    fast = cf.features(images, stages, threads=2)
+    assert fast.shape == (30, expected[0].size) and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, expected.reshape(30, -1), atol=5e-5)
     # threads change nothing; uint8 input is scaled like the float image
     many = np.repeat(images, 40, axis=0)  # several chunks
-    np.testing.assert_array_equal(cf.features(many, filters, pool, threads=1), cf.features(many, filters, pool))
-    np.testing.assert_allclose(cf.features(mnist_raw.test_images[:30], filters, pool), fast, atol=1e-5)
+    np.testing.assert_array_equal(cf.features(many, stages, threads=1), cf.features(many, stages))
+    np.testing.assert_allclose(cf.features(mnist_raw.test_images[:30], stages), fast, atol=1e-4)
 
 
 def test_pca_filters_are_orthonormal_zero_sum_and_seeded(mnist_raw):
-    images = mnist_raw.train_images[:2000] / np.float32(255)
-    filters = cf.learn_filters(images, 8, 5, 20_000, seed=3)
+    maps = (mnist_raw.train_images[:2000] / np.float32(255)).reshape(-1, 28, 28, 1)
+    filters = cf.learn_filters(maps, 8, 5, 20_000, seed=3)
+    assert filters.shape == (8, 5, 5, 1)
     flat = filters.reshape(8, -1).astype(np.float64)
     np.testing.assert_allclose(flat @ flat.T, np.eye(8), atol=1e-5)
     np.testing.assert_allclose(flat.sum(axis=1), 0, atol=1e-5)  # mean-removed patches: no DC component
-    np.testing.assert_array_equal(cf.learn_filters(images, 8, 5, 20_000, seed=3), filters)
-    assert not np.array_equal(cf.learn_filters(images, 8, 5, 20_000, seed=4), filters)
+    np.testing.assert_array_equal(cf.learn_filters(maps, 8, 5, 20_000, seed=3), filters)
+    assert not np.array_equal(cf.learn_filters(maps, 8, 5, 20_000, seed=4), filters)
 
 
 def test_the_head_gradient_matches_finite_differences():
@@ -78,7 +85,7 @@ def test_the_head_gradient_matches_finite_differences():
     assert np.linalg.norm(gradient - numeric) / np.linalg.norm(gradient + numeric) < 1e-6
 
 
-def test_the_input_gradient_goes_exactly_through_pooling_and_correlation(conv_model, mnist_raw):
+def test_the_input_gradient_goes_exactly_through_both_stages(conv_model, mnist_raw):
     x = mnist_raw.test_images[3].reshape(784).astype(np.float64) / 255
     digit = int(conv_model.predict(x[None])[0])
     gradient = conv_model.input_gradient(x, digit)
@@ -100,11 +107,14 @@ def test_fit_predict_and_the_estimator_surface(conv_model, mnist_raw):
     proba = conv_model.predict_proba(Xt[:50])
     assert proba.shape == (50, 10) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
-    assert conv_model.n_iter_ == 50 and conv_model.history_[-1]["max_iter"] == 50  # 10 warm-up + 40
+    assert conv_model.training_record()["iterations"] == 80  # two heads of 10 warm-up + 30
     assert clone(conv_model).get_params() == conv_model.get_params() and not hasattr(clone(conv_model), "head_")
-    shifted = clone(conv_model).set_params(test_shifts=4).with_arrays(conv_model.to_arrays())
-    assert shifted.score(Xt, mnist_raw.test_labels[:2000]) > 0.93
-    assert not np.array_equal(shifted.predict_proba(Xt[:50]), proba)
+    plain = clone(conv_model).set_params(test_shifts=0).with_arrays(conv_model.to_arrays())
+    assert plain.score(Xt, mnist_raw.test_labels[:2000]) > 0.92
+    assert not np.array_equal(plain.predict_proba(Xt[:50]), proba)  # the shifted copies count
+    one = clone(conv_model).set_params(heads=1).with_arrays(
+        {k: v for k, v in conv_model.to_arrays().items() if not k.startswith("h1_")})
+    assert not np.array_equal(one.predict_proba(Xt[:50]), proba)  # the committee counts
 
 
 @pytest.mark.parametrize("params, message", [
@@ -136,12 +146,14 @@ def test_looking_inside_has_channels_maps_and_a_pixel_map(conv_model, mnist_raw)
     e = explain.explain(conv_model, x)
     assert e.units.name == "feature channel" and e.units.pictures.shape == (12, 5, 5)
     np.testing.assert_array_equal(e.units.pictures[6:], -e.units.pictures[:6])
-    assert e.feature_maps.shape == (12, 8, 8) and e.attribution.shape == (28, 28)
+    assert e.feature_maps.shape == (12, 12, 12) and e.attribution.shape == (28, 28)
     assert len(e.top_units) == 6 and e.score is not None
     assert (e.attribution[x == 0] == 0).all()  # the map points only at ink
     picture = explanation_picture(e)
     assert picture.size[0] == 780 and picture.size[1] > 470  # taller: the feature maps below
     assert conv_model.unit_importance().shape == (12,)
+    importance = conv_model.unit_importance(mnist_raw.test_images[:20].reshape(-1, 784) / 255)
+    assert importance.shape == (12,) and (importance >= 0).all() and importance.max() > 0
 
 
 @pytest.mark.slow  # commands in their own processes, a window on Xvfb

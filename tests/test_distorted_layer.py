@@ -26,7 +26,7 @@ def data_dir(tmp_path):
 
 def test_the_layer_holds_the_copies_of_the_training_split_only(data_dir):
     layout, folder = data_dir
-    layer = distorted.distort_training_split(layout, folder, 2, ("affine", "stroke"), seed=3, log=quiet)
+    layer = distorted.distort_training_split(layout, folder, [["affine", "stroke"]] * 2, seed=3, log=quiet)
     assert layer.parent == layout.data and layer.name.startswith(folder.name + "+distorted-")
     assert sorted(p.name for p in layer.iterdir()) == ["manifest.json", "train.parquet"]
     pixels, labels, index = splits.read_split_uint8(folder / "train.parquet", with_index=True)
@@ -44,15 +44,37 @@ def test_the_layer_holds_the_copies_of_the_training_split_only(data_dir):
 
 def test_the_layer_is_a_cache_hit_and_any_change_is_a_new_layer(data_dir):
     layout, folder = data_dir
-    layer = distorted.distort_training_split(layout, folder, 1, ("elastic",), seed=0, log=quiet)
+    layer = distorted.distort_training_split(layout, folder, [["elastic"]], seed=0, log=quiet)
     stamp = (layer / "train.parquet").stat().st_mtime_ns
     said = []
-    assert distorted.distort_training_split(layout, folder, 1, ("elastic",), seed=0, log=said.append) == layer
+    assert distorted.distort_training_split(layout, folder, [["elastic"]], seed=0, log=said.append) == layer
     assert (layer / "train.parquet").stat().st_mtime_ns == stamp and "cache hit" in said[0]
     others = {distorted.distort_training_split(layout, folder, *args, log=quiet)
-              for args in [(2, ("elastic",), 0), (1, ("elastic",), 1), (1, ("affine",), 0)]}
-    assert layer not in others and len(others) == 3
-    assert distorted.distort_training_split(layout, folder, 0, ("elastic",), log=quiet) is None
+              for args in [([["elastic"]] * 2, 0), ([["elastic"]], 1), ([["affine"]], 0), ([["lowres"]], 0),
+                           ([["elastic"], ["affine"]], 0)]}
+    assert layer not in others and len(others) == 5
+    assert distorted.distort_training_split(layout, folder, [], log=quiet) is None
+    assert distorted.distort_training_split(layout, folder, [[]], log=quiet) is None
+
+
+def test_copies_in_other_hands_are_one_per_spec_and_in_the_mnist_form(data_dir):
+    layout, folder = data_dir
+    specs = [["lowres"], ["style", "affine"], ["mouse", "slant"]]
+    layer = distorted.distort_training_split(layout, folder, specs, seed=2, log=quiet)
+    manifest = layout.manifest(layer)
+    assert manifest["copy_kinds"] == specs and manifest["hand_settings"]["lowres_sides"] == [8, 16]
+    pixels, labels = splits.read_split_uint8(folder / "train.parquet")
+    copies, copy_labels = splits.read_split_uint8(layer / "train.parquet")
+    assert len(copies) == 3 * len(pixels) and np.array_equal(copy_labels, np.tile(labels, 3))
+    n = len(pixels)
+    redrawn = np.concatenate([copies[:n], copies[2 * n:]])  # the copies in other hands (not the deformed one)
+    images = redrawn.reshape(-1, 28, 28).astype(np.float32) / 255
+    ink = images > 0.25
+    rows, cols = ink.any(axis=2), ink.any(axis=1)
+    heights = 28 - rows.argmax(axis=1) - rows[:, ::-1].argmax(axis=1)
+    widths = 28 - cols.argmax(axis=1) - cols[:, ::-1].argmax(axis=1)
+    assert (np.maximum(heights, widths) <= 21).all()  # refitted into the 20x20 box, as preprocessing does
+    assert not np.array_equal(copies[: len(pixels)], pixels)
 
 
 @pytest.mark.slow  # trains twice; the quick loop keeps under a minute

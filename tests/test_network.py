@@ -88,8 +88,13 @@ def test_presets_are_complete_recipes():
         assert cls(**chosen["params"]).get_params() == chosen["params"]
     assert recipe("default", max_iter=5, seed=None)["params"]["max_iter"] == 5  # None leaves the preset's value
     seeded = recipe("default", seed=7, copies=2, distortions=["blur"])
-    assert seeded["seed"] == seeded["params"]["seed"] == 7 and seeded["copies"] == 2
-    assert seeded["distortions"] == ["blur"] and "copies" not in seeded["params"]
+    assert seeded["seed"] == seeded["params"]["seed"] == 7 and seeded["copies"] == [["blur"], ["blur"]]
+    assert "copies" not in seeded["params"]
+    default = PRESETS["default"]["copies"]
+    assert recipe("default", copies=5)["copies"] == [default[i % len(default)] for i in range(5)]
+    assert recipe("default", copies=0)["copies"] == [] and recipe("mlp", copies=1)["copies"] == [
+        ["style", "affine", "stroke", "blur"]]
+    assert recipe("default", distortions=["lowres", "mouse"])["copies"] == [["lowres", "mouse"]] * len(default)
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         recipe("fast")
     with pytest.raises(ValueError, match="unknown model family 'tree'"):
@@ -99,15 +104,15 @@ def test_presets_are_complete_recipes():
 @pytest.mark.parametrize("overrides, message", [
     ({"distortions": ["smudge"]}, "unknown distortion 'smudge'"), ({"copies": -1}, "copies must be"),
     ({"copies": 101}, "copies must be"), ({"hidden_sizes": [0]}, "hidden_sizes must be"),
-    ({"seed": -2}, "seed must be"), ({"filters": 8}, "the mlp family has no parameter 'filters'"),
+    ({"seed": -2}, "seed must be"), ({"init_scale": 0.1}, "the conv family has no parameter 'init_scale'"),
 ])
 def test_bad_recipes_are_refused_with_the_option_named(overrides, message):
     with pytest.raises(ValueError, match=message):
         recipe("default", **overrides)
-    from nnmodel.images import distort
+    from nnmodel.images import distort, hands
     from nnmodel.model import presets
 
-    assert presets.KINDS == distort.KINDS  # the CLI's light copy of the names
+    assert presets.KINDS == distort.KINDS and presets.HANDS == hands.HANDS  # the CLI's light copies of the names
 
 
 def test_fit_learns_mnist_subset_with_progress(subset):

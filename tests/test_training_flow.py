@@ -129,7 +129,7 @@ def test_distorted_copies_come_from_a_cached_layer(trained):
     meta = Registry(root).metadata(first["candidate"])
     layer = Path(meta["distorted"]["dir"])
     assert "+distorted-" in layer.name and meta["distorted"]["count"] == 55000
-    assert meta["training"]["examples"] == 110000 and meta["recipe"]["copies"] == 1
+    assert meta["training"]["examples"] == 110000 and meta["recipe"]["copies"] == [["stroke", "blur"]]
     assert "copies" not in meta["params"]  # the model fitted the layer's copies as they were
     stamp = (layer / "train.parquet").stat().st_mtime_ns
     again = training_flow(str(root), **recipe)

@@ -1,9 +1,10 @@
 """The distortion layer: distorted copies of a data folder's training split, cached by digest.
 
 `data/<data>+distorted-<digest>/` holds `train.parquet` (the copies only, copy by copy, each with its
-source index and label) and `manifest.json`. The digest covers the training split's SHA-256, the
-number of copies, the kinds, the seed and every distortion setting, so the same inputs are a cache hit
-and a change of any of them makes a new layer. Validation and test are never distorted.
+source index and label) and `manifest.json`. The digest covers the training split's SHA-256, each
+copy's kinds, the seed and every distortion setting (and every hand's, when a copy names hands), so the
+same inputs are a cache hit and a change of any of them makes a new layer. Validation and test are
+never distorted.
 """
 from __future__ import annotations
 
@@ -29,22 +30,37 @@ def settings() -> dict:
             "layer_version": LAYER_VERSION}
 
 
-def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: int, kinds, seed: int = 0,
+def hand_settings() -> dict:
+    """Everything besides the inputs that decides the bytes of copies in other hands."""
+    from nnmodel.images import hands
+
+    return {"lowres_sides": list(hands.LOWRES_SIDES), "stretch": hands.STRETCH, "binary": hands.BINARY,
+            "blown_up": hands.BLOWN_UP, "mouse_widths": list(hands.MOUSE_WIDTHS),
+            "pen_widths": list(hands.PEN_WIDTHS), "slant": list(hands.SLANT), "aspect": list(hands.ASPECT),
+            "ink": hands.INK, "pad": hands.PAD}
+
+
+def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: list[list[str]], seed: int = 0,
                            log=print) -> Path | None:
-    """The distortion step: the layer of `copies` distorted copies of the train split of `data_dir`
-    (written once, atomically); None when there is nothing to distort (no copies or no kinds)."""
-    kinds = distort.check_kinds(kinds)
-    if copies <= 0 or not kinds:
+    """The distortion step: the layer of distorted copies of the train split of `data_dir`, one per
+    entry of `copies` (each a list of kinds), written once, atomically; None when there are none."""
+    copies = [list(distort.check_kinds(spec, hands_too=True)) for spec in copies if spec]
+    if not copies:
         return None
     data_dir = Path(data_dir)
     train_sha = layout.manifest(data_dir)["files"]["train.parquet"]["sha256"]
-    recipe = {"train_sha256": train_sha, "copies": int(copies), "kinds": list(kinds), "seed": int(seed),
-              "settings": settings()}
+    if all(spec == copies[0] and set(spec) <= set(distort.KINDS) for spec in copies):
+        # copies all alike, deformations only: the digest as it always was (existing layers stay valid)
+        recipe = {"train_sha256": train_sha, "copies": len(copies), "kinds": copies[0], "seed": int(seed),
+                  "settings": settings()}
+    else:
+        recipe = {"train_sha256": train_sha, "copy_kinds": copies, "seed": int(seed), "settings": settings(),
+                  "hand_settings": hand_settings()}
 
     def make():
         pixels, labels, index = read_split_uint8(data_dir / "train.parquet", with_index=True)
-        images = distort.distorted_copies(pixels.reshape(-1, 28, 28), copies, kinds, seed, labels=labels)
-        return images, np.tile(labels, copies), np.tile(index, copies)
+        images = distort.distorted_copies(pixels.reshape(-1, 28, 28), copies, seed=seed, labels=labels)
+        return images, np.tile(labels, len(copies)), np.tile(index, len(copies))
 
     target, written = derived_split_layer(
         layout, data_dir, "distorted", recipe, "train", make,
@@ -52,7 +68,7 @@ def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: 
     if written is None:
         log(f"cache hit: {target} already holds these distorted copies")
     else:
-        log(f"wrote {written:,} distorted copies ({', '.join(kinds)}) to {target}")
+        log(f"wrote {written:,} distorted copies ({'; '.join('+'.join(spec) for spec in copies)}) to {target}")
     return target
 
 
@@ -63,7 +79,7 @@ def distort_for_recipe(layout: Layout, data_dir: str | os.PathLike, preset: str 
     from nnmodel.model.presets import recipe
 
     chosen = recipe(preset, family, **(overrides or {}))
-    return distort_training_split(layout, data_dir, chosen["copies"], chosen["distortions"], chosen["seed"], log)
+    return distort_training_split(layout, data_dir, chosen["copies"], chosen["seed"], log)
 
 
 def training_data(data_dir: str | os.PathLike, distorted_dir: str | os.PathLike | None = None):

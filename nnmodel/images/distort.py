@@ -13,8 +13,10 @@ label. Kinds, combined in one pass per image:
            the labels): the continental 1 (a flag from the top down to the left, sometimes a base)
            and the crossed 7 (a bar across the stem)
 Geometric kinds become one sampling map, read with bilinear interpolation (zeros outside).
+A copy may also name hands (nnmodel.images.hands: lowres, mouse, pen, slant, aspect): after its
+deformations, each image of the copy is redrawn in one of them, chosen at random.
 Seeded and deterministic: the random numbers of each block of BLOCK images come from
-(seed, copy, block), so the bytes do not depend on how many threads do the work.
+(seed, copy, block), so the bytes do not depend on how many threads or processes do the work.
 """
 from __future__ import annotations
 
@@ -44,12 +46,15 @@ SIDE = 28
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
-def check_kinds(kinds) -> tuple[str, ...]:
-    """The distortion names as a tuple; ValueError names an unknown one."""
-    kinds = tuple(kinds)
-    unknown = [k for k in kinds if k not in KINDS]
+def check_kinds(kinds, hands_too: bool = False) -> tuple[str, ...]:
+    """The distortion names as a tuple; ValueError names an unknown one (hands are known only with
+    `hands_too`)."""
+    from nnmodel.images.hands import HANDS
+
+    kinds, known = tuple(kinds), KINDS + (HANDS if hands_too else ())
+    unknown = [k for k in kinds if k not in known]
     if unknown:
-        raise ValueError(f"unknown distortion {unknown[0]!r}; choose from {', '.join(KINDS)}")
+        raise ValueError(f"unknown distortion {unknown[0]!r}; choose from {', '.join(known)}")
     return kinds
 
 
@@ -283,36 +288,70 @@ def distort_block(images: np.ndarray, kinds: tuple[str, ...], rng: np.random.Gen
     return out
 
 
-def distorted_copies(images: np.ndarray, copies: int, kinds=("affine", "elastic", "stroke"), seed: int = 0,
+def distorted_copies(images: np.ndarray, copies, kinds=("affine", "elastic", "stroke"), seed: int = 0,
                      threads: int | None = None, labels: np.ndarray | None = None) -> np.ndarray:
-    """`copies` distorted copies of images (n, SIDE, SIDE), uint8 0-255 or float in [0, 1]; returns
-    (copies * n, SIDE, SIDE) of the same dtype, copy by copy. Same seed, same bytes, whatever `threads`.
-    `labels` (n,) are needed for the "style" kind."""
-    kinds = check_kinds(kinds)
+    """Distorted copies of images (n, SIDE, SIDE), uint8 0-255 or float in [0, 1], copy by copy:
+    (len(specs) * n, SIDE, SIDE) of the same dtype. `copies`: how many, each made with `kinds`, or a
+    list of each copy's kinds (deformations combined; hands: each image redrawn in one of them). Same
+    seed, same bytes, whatever `threads`. `labels` (n,) are needed for the "style" kind."""
+    specs = [tuple(kinds)] * copies if isinstance(copies, int) else [tuple(spec) for spec in copies]
+    specs = [check_kinds(spec, hands_too=True) for spec in specs]
     n = len(images)
-    out = np.empty((copies * n, SIDE, SIDE), images.dtype)
-    work = [(copy, start) for copy in range(copies) for start in range(0, n, BLOCK)]
+    out = np.empty((len(specs) * n, SIDE, SIDE), images.dtype)
+    work = [(copy, start) for copy in range(len(specs)) for start in range(0, n, BLOCK)]
 
-    def run(item):
+    def block_of(item):
         copy, start = item
-        block = images[start: start + BLOCK]
-        block = block * np.float32(1 / 255) if block.dtype == np.uint8 else block.astype(np.float32, copy=False)
-        rng = np.random.default_rng([seed, copy, start // BLOCK])
-        result = distort_block(block, kinds, rng, None if labels is None else labels[start: start + BLOCK])
-        target = out[copy * n + start: copy * n + start + len(block)]
-        if out.dtype == np.uint8:
-            np.rint(result * 255, out=result)
-            target[...] = result
-        else:
-            target[...] = result
+        return (images[start: start + BLOCK], specs[copy], seed, copy, start,
+                None if labels is None else labels[start: start + BLOCK])
+
+    def store(item, result):
+        copy, start = item
+        target = out[copy * n + start: copy * n + start + len(result)]
+        target[...] = np.rint(result * 255) if out.dtype == np.uint8 else result
 
     threads = threads or min(len(work), os.cpu_count() or 1)
+    if any(set(spec) - set(KINDS) for spec in specs):  # hands: Python-heavy drawing, one process per core
+        with hand_pool(threads) as pool:
+            for item, result in zip(work, pool.map(copy_block, *zip(*map(block_of, work)))):
+                store(item, result)
+        return out
     with threadpool_limits(1):  # the blocks already fill the cores: BLAS threads would only fight them
         if threads <= 1:
             for item in work:
-                run(item)
+                store(item, copy_block(*block_of(item)))
         else:
             with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(run, work))
+                list(pool.map(lambda item: store(item, copy_block(*block_of(item))), work))
     return out
 
+
+def copy_block(block: np.ndarray, spec: tuple[str, ...], seed: int, copy: int, start: int,
+               labels: np.ndarray | None) -> np.ndarray:
+    """One copy of a block of images (uint8 or float) by `spec`: float32 in [0, 1]. Its random numbers
+    come from (seed, copy, block): the deformations', then the hands'."""
+    from nnmodel.images import hands
+
+    block = block * np.float32(1 / 255) if block.dtype == np.uint8 else block.astype(np.float32, copy=False)
+    rng = np.random.default_rng([seed, copy, start // BLOCK])
+    deformations = tuple(k for k in spec if k in KINDS)
+    out = distort_block(block, deformations, rng, labels) if deformations else block.copy()
+    drawn_in = [k for k in spec if k in hands.HANDS]
+    if drawn_in:
+        hand_rng = np.random.default_rng([seed, copy, start // BLOCK, 2])
+        choice = hand_rng.integers(0, len(drawn_in), len(out))
+        for h, hand in enumerate(drawn_in):
+            rows = np.flatnonzero(choice == h)
+            out[rows] = hands.redraw(out[rows], hand, hand_rng)
+    return out
+
+
+def hand_pool(workers: int):
+    """Processes for drawing copies in other hands (forked from a clean server that has this module
+    loaded: the calling process may run threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["nnmodel.images.distort", "nnmodel.images.hands"])
+    return ProcessPoolExecutor(max(1, workers), mp_context=context)

@@ -13,29 +13,45 @@ import numpy as np
 NEIGHBOURS = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]  # clockwise from north
 
 
+def _removal_tables() -> np.ndarray:
+    """For each of Zhang-Suen's two sub-steps, whether a pixel goes, by the 8-bit code of its
+    neighbours (bit k: NEIGHBOURS[k] is ink): (2, 256) bool."""
+    codes = np.arange(256)
+    p = [(codes >> k) & 1 for k in range(8)]
+    count = sum(p)
+    transitions = sum((p[k] == 0) & (p[(k + 1) % 8] == 1) for k in range(8))
+    north, east, south, west = p[0], p[2], p[4], p[6]
+    keep_shape = (count >= 2) & (count <= 6) & (transitions == 1)
+    return np.stack([keep_shape & (north * east * south == 0) & (east * south * west == 0),
+                     keep_shape & (north * east * west == 0) & (north * south * west == 0)])
+
+
+REMOVE = _removal_tables()
+
+
 def skeleton(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of boolean masks, (h, w) or a batch (n, h, w), to one-pixel-wide lines."""
-    img = np.pad(mask.astype(np.uint8), [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)])
-    h, w = img.shape[-2:]
-    while True:
-        changed = False
+    """Zhang-Suen thinning of boolean masks, (h, w) or a batch (n, h, w), to one-pixel-wide lines.
+    Each sub-step looks up every pixel's fate by the 8-bit code of its neighbours, and only the images
+    still changing are worked on."""
+    single = mask.ndim == 2
+    img = np.pad(np.asarray(mask, bool).reshape(-1, *mask.shape[-2:]), ((0, 0), (2, 2), (2, 2))).astype(np.uint8)
+    h, w = img.shape[1:]
+    active = np.arange(len(img))
+    while len(active):
+        changed = np.zeros(len(active), bool)
         for step in (0, 1):
-            # p[k][..., r, c] = img[..., r + dr, c + dc] for the k-th neighbour (zero outside)
-            p = [np.pad(img, [(0, 0)] * (img.ndim - 2) + [(1, 1), (1, 1)])[..., 1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w]
-                 for dr, dc in NEIGHBOURS]
-            count = sum(p)
-            transitions = sum(((p[k] == 0) & (p[(k + 1) % 8] == 1)).astype(np.uint8) for k in range(8))
-            north, east, south, west = p[0], p[2], p[4], p[6]
-            if step == 0:
-                cond = (north * east * south == 0) & (east * south * west == 0)
-            else:
-                cond = (north * east * west == 0) & (north * south * west == 0)
-            remove = (img == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & cond
-            if remove.any():
-                img[remove] = 0
-                changed = True
-        if not changed:
-            return img[..., 1:-1, 1:-1].astype(bool)
+            sub = img[active]
+            code = np.zeros((len(active), h - 2, w - 2), np.uint8)
+            for k, (dr, dc) in enumerate(NEIGHBOURS):
+                code |= sub[:, 1 + dr: h - 1 + dr, 1 + dc: w - 1 + dc] << k
+            remove = (sub[:, 1:-1, 1:-1] == 1) & REMOVE[step][code]
+            hit = remove.any(axis=(1, 2))
+            sub[:, 1:-1, 1:-1][remove] = 0
+            img[active] = sub
+            changed |= hit
+        active = active[changed]
+    out = img[:, 2:-2, 2:-2].astype(bool)
+    return out[0] if single else out
 
 
 def trace(skel: np.ndarray) -> list[list[tuple[int, int]]]:

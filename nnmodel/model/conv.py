@@ -1,11 +1,13 @@
-"""The conv family: convolutional features with PCA filters (learned without gradients,
-`nnmodel.model.conv_features`), standardised, then a dense head (ReLU hidden layers and a softmax,
-`nnmodel.model.dense`) whose every weight is fitted by SciPy's L-BFGS-B.
+"""The conv family: convolutional features with PCA filters (learned without gradients, one or two
+stages, `nnmodel.model.conv_features`), standardised, then dense heads (ReLU hidden layers and a
+softmax, `nnmodel.model.dense`) whose every weight is fitted by SciPy's L-BFGS-B; with several heads
+(a committee) and test-time shifts, their probabilities are averaged.
 
-Fitted state, saved as named arrays: `filters` (k, size, size), the standardiser's `feature_mean` and
-`feature_scale` (n_features,), and the head's W0, b0, W1, b1, ... Looking inside: the units are the
-2k feature channels (a filter, or the filter negated: what each answers to), the feature maps are an
-image's 2k pooled maps, and the pixel map comes from the exact input gradient.
+Fitted state, saved as named arrays: `filters1` (k1, size1, size1, 1) and, with a second stage,
+`filters2` (k2, size2, size2, 2 k1); the standardiser's `feature_mean` and `feature_scale`
+(n_features,); each head's `h<j>_W0`, `h<j>_b0`, ... Looking inside: the units are stage 1's 2k1
+feature channels (a filter, or the filter negated: what each answers to), the feature maps are an
+image's stage-1 maps, and the pixel map comes from the exact input gradient through every stage.
 """
 from __future__ import annotations
 
@@ -28,29 +30,37 @@ from nnmodel.model.dense import activation_slope, cost_and_grad, forward, one_ho
 
 SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]  # test_shifts takes the first N
 PREDICT_CHUNK = 8192     # images per chunk when predicting (bounds the features' memory)
+STAGE2_IMAGES = 10_000   # images whose stage-1 maps the stage-2 filters are learned from
+IMPORTANCE_IMAGES = 200  # images unit_importance averages contributions over
 
 
 class ConvFeatures(Model):
-    """PCA-filter convolutional features and an L-BFGS-B head: fit, predict_proba, scikit-learn surface.
+    """PCA-filter convolutional features and L-BFGS-B heads: fit, predict_proba, scikit-learn surface.
 
-    filters       PCA filters learned from image patches      filter_size  their side in pixels
-    patches       random patches the filters are learned from  pool         max-pooling window (and stride)
-    hidden_sizes  the head's ReLU hidden layers ([] for a softmax on the features)
-    lam           L2 weight penalty of the head (lambda)       max_iter     L-BFGS-B iterations on all examples
+    filters, filter_size, pool     stage 1: PCA filters on the image, their side, the max-pooling window
+    stage2_filters, stage2_size, stage2_pool   stage 2 on stage 1's maps (stage2_filters 0: none)
+    patches       random patches each stage's filters are learned from
+    hidden_sizes  each head's ReLU hidden layers ([] for a softmax on the features)
+    lam           L2 weight penalty of the heads (lambda)    max_iter  L-BFGS-B iterations on all examples
     warmup        [[share, iterations], ...] L-BFGS-B stages on a random share of the examples first
     memory, tol, patience, eval_every   L-BFGS-B settings, as every family's
+    heads         heads fitted (each from its own seed), their probabilities averaged: a committee
     test_shifts   also read each image shifted one pixel this many ways (0-8) and average the answers
-    seed          filters' patches, the head's initial weights and the warm-up subsets
+    seed          the filters' patches, the heads' initial weights and the warm-up subsets
     """
 
     family = "conv"
 
-    def __init__(self, filters=8, filter_size=5, patches=100_000, pool=3, hidden_sizes=(100,), lam=1.0, max_iter=160,
-                 warmup=(), memory=20, tol=1e-12, patience=None, eval_every=20, test_shifts=0, seed=0):
+    def __init__(self, filters=8, filter_size=5, pool=2, stage2_filters=16, stage2_size=3, stage2_pool=2,
+                 patches=100_000, hidden_sizes=(100,), lam=1.0, max_iter=50, warmup=((0.25, 50),), memory=20,
+                 tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, seed=0):
         self.filters = filters
         self.filter_size = filter_size
-        self.patches = patches
         self.pool = pool
+        self.stage2_filters = stage2_filters
+        self.stage2_size = stage2_size
+        self.stage2_pool = stage2_pool
+        self.patches = patches
         self.hidden_sizes = hidden_sizes
         self.lam = lam
         self.max_iter = max_iter
@@ -59,6 +69,7 @@ class ConvFeatures(Model):
         self.tol = tol
         self.patience = patience
         self.eval_every = eval_every
+        self.heads = heads
         self.test_shifts = test_shifts
         self.seed = seed
 
@@ -66,11 +77,15 @@ class ConvFeatures(Model):
     def _check(cls, params: dict) -> None:
         check_whole(params, "filters", 1, 256)
         check_whole(params, "filter_size", 2, 13)
-        check_whole(params, "patches", 100, 10_000_000)
         check_whole(params, "pool", 1, 8)
+        check_whole(params, "stage2_filters", 0, 256)
+        check_whole(params, "stage2_size", 1, 9)
+        check_whole(params, "stage2_pool", 1, 4)
+        check_whole(params, "patches", 100, 10_000_000)
         check_sizes(params, "hidden_sizes", allow_empty=True)
         check_number(params, "lam", 0)
         check_lbfgs(params)
+        check_whole(params, "heads", 1, 16)
         check_whole(params, "test_shifts", 0, len(SHIFTS))
         check_whole(params, "seed", 0)
         warmup = params["warmup"]
@@ -79,40 +94,83 @@ class ConvFeatures(Model):
                 or not isinstance(stage[0], (int, float)) or not 0 < stage[0] < 1
                 or not isinstance(stage[1], int) or not 1 <= stage[1] <= MAX_UNITS for stage in warmup):
             raise ValueError(f"warmup must be a list of [share in (0, 1), iterations >= 1] stages, not {warmup!r}")
+        side, _, _ = cf.output_shape(cls.stage_shapes(params))
+        if side < 1:
+            raise ValueError("the stages leave no map: a smaller filter_size, pool, stage2_size or stage2_pool")
 
     # ------------------------------------------------------------------ shapes
 
+    @staticmethod
+    def stage_shapes(params: dict) -> list[tuple[int, int, int]]:
+        """(filters, size, pool) of each stage."""
+        stages = [(params["filters"], params["filter_size"], params["pool"])]
+        if params["stage2_filters"]:
+            stages.append((params["stage2_filters"], params["stage2_size"], params["stage2_pool"]))
+        return stages
+
     @property
     def n_features(self) -> int:
-        return cf.n_features(self.filters, self.filter_size, self.pool)
+        return int(np.prod(cf.output_shape(self.stage_shapes(self.get_params()))))
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """Units per layer of the head, features first: e.g. (1024, 100, 10)."""
+        """Units per layer of each head, features first: e.g. (800, 100, 10)."""
         return (self.n_features, *map(int, self.hidden_sizes), 10)
 
     def describe(self) -> str:
-        side = cf.map_side(self.filter_size, self.pool)
+        shapes = self.stage_shapes(self.get_params())
+        stages = ", then ".join(f"{k} PCA filters {s}x{s} pool {p}" for k, s, p in shapes)
+        side, _, channels = cf.output_shape(shapes)
+        heads = f"{self.heads} heads" if self.heads > 1 else "head"
         shifts = f", reads {self.test_shifts} shifted copies too" if self.test_shifts else ""
-        return (f"conv features: {self.filters} PCA filters {self.filter_size}x{self.filter_size}, pool "
-                f"{self.pool} ({2 * self.filters} maps {side}x{side}), head {'-'.join(map(str, self.sizes))}"
-                f"{shifts}")
+        return (f"conv features: {stages} ({channels} maps {side}x{side}), {heads} "
+                f"{'-'.join(map(str, self.sizes))}{shifts}")
 
-    # ------------------------------------------------------------------ fitting and predicting
+    # ------------------------------------------------------------------ fitting
 
     def fit(self, X, y, validation=None, progress=None) -> ConvFeatures:
-        """Learn the filters, compute and standardise the features of X (m, 784) in [0, 1], and fit the
-        head to y (m,) with L-BFGS-B (the warm-up stages first); returns self. `validation` (X_val,
-        y_val) is checked every `eval_every` iterations; progress(info) after every iteration."""
+        """Learn the filters, compute and standardise the features of X (m, 784) in [0, 1], and fit
+        each head to y (m,) with L-BFGS-B (the warm-up stages first); returns self. `validation`
+        (X_val, y_val) is checked every `eval_every` iterations; progress(info) after every iteration."""
         self.check_params(self.get_params())
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
         y = np.asarray(y, dtype=np.intp)
-        self.filters_ = cf.learn_filters(images, self.filters, self.filter_size, self.patches, self.seed)
-        F = cf.features(images, self.filters_, self.pool)
+        self.stages_ = self._learn_stages(images)
+        F = cf.features(images, self.stages_)
         self.standardiser_ = cf.Standardiser.fit(F)
         self.standardiser_.apply(F)
-        Y = one_hot(y, 10, np.float32)
-        sizes = self.sizes
+        check = None
+        if validation is not None:  # checks read the validation images' features, computed once
+            F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
+
+            def check():
+                return float(np.mean(self._heads_proba(F_val).argmax(axis=1) == y_val))
+        self.heads_ = []
+        records = []
+        for head in range(self.heads):
+            self._fit_head(F, y, head, check, progress)
+            records.append(super().training_record())
+        self.head_records_ = records
+        return self
+
+    def _learn_stages(self, images: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        maps = images.reshape(-1, cf.SIDE, cf.SIDE, 1).astype(np.float32)
+        if maps.max() > 1:
+            maps = maps / 255
+        stages = [(cf.learn_filters(maps, self.filters, self.filter_size, self.patches, self.seed), self.pool)]
+        if self.stage2_filters:
+            rng = np.random.default_rng([self.seed, 9])
+            chosen = np.sort(rng.choice(len(maps), min(STAGE2_IMAGES, len(maps)), replace=False))
+            first = np.concatenate([cf.stage_maps(maps[chosen[s: s + cf.CHUNK]], stages)[-1]
+                                    for s in range(0, len(chosen), cf.CHUNK)])
+            stages.append((cf.learn_filters(first, self.stage2_filters, self.stage2_size, self.patches, self.seed),
+                           self.stage2_pool))
+        return stages
+
+    def _fit_head(self, F: np.ndarray, y: np.ndarray, head: int, check, progress) -> None:
+        """Fit head number `head` (appended to heads_) on standardised features F with L-BFGS-B."""
+        sizes, Y = self.sizes, one_hot(y, 10, np.float32)
+        rng = np.random.default_rng([self.seed, 11, head])
 
         def objective_on(rows):
             inputs, targets = (F, Y) if rows is None else (F[rows], Y[rows])
@@ -122,121 +180,152 @@ class ConvFeatures(Model):
                 return cost, pack(grads)
             return objective
 
-        rng = np.random.default_rng([self.seed, 11])
         stages = [(objective_on(np.sort(rng.choice(len(F), max(1, int(share * len(F))), replace=False))), int(n))
                   for share, n in self.warmup]
         stages.append((objective_on(None), self.max_iter))
-        check = None
-        if validation is not None:  # checks read the validation images' features, computed once
-            F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
-
-            def check():
-                return float(np.mean(self._head_proba(F_val).argmax(axis=1) == y_val))
+        self.heads_.append(None)
 
         def set_flat(flat):
-            self.head_ = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes)]
+            self.heads_[head] = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes)]
 
-        self._minimise(stages, self._initial_head(), set_flat, len(F), check, progress)
-        return self
+        def counted(info):  # one count of iterations across the heads, for the progress line
+            total = info["max_iter"]
+            progress({**info, "iteration": head * total + info["iteration"], "max_iter": self.heads * total})
 
-    def _initial_head(self) -> np.ndarray:
+        self._minimise(stages, self._initial_head(head), set_flat, len(F), check,
+                       counted if progress and self.heads > 1 else progress)
+
+    def _initial_head(self, head: int) -> np.ndarray:
         """He-scaled normal weights for the ReLU layers (the features are standardised), zero biases."""
-        rng = np.random.default_rng([self.seed, 13])
-        params = [(rng.normal(0, np.sqrt((2 if i < len(self.sizes) - 2 else 1) / n_in), (n_out, n_in)),
-                   np.zeros(n_out)) for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))]
+        rng = np.random.default_rng([self.seed, 13, head])
+        last = len(self.sizes) - 2
+        params = [(rng.normal(0, np.sqrt((1 if i == last else 2) / n_in), (n_out, n_in)), np.zeros(n_out))
+                  for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))]
         return pack(params)
 
+    def training_record(self) -> dict:
+        """What the fit did; with several heads, the iterations and seconds of all of them, the history
+        and the kept iteration of the first, and each head's record under "heads"."""
+        records = self.head_records_
+        record = dict(records[0])
+        if len(records) > 1:
+            record.update(iterations=sum(r["iterations"] for r in records),
+                          seconds=round(sum(r["seconds"] for r in records), 2),
+                          heads=[{k: v for k, v in r.items() if k != "history"} for r in records])
+        return record
+
+    # ------------------------------------------------------------------ predicting
+
     def _standardised_features(self, X) -> np.ndarray:
-        return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.filters_,
-                                                    self.pool))
+        return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.stages_))
 
-    def _head_logits(self, F: np.ndarray) -> np.ndarray:
-        return forward(self.head_, F, "relu")[-1]
-
-    def _head_proba(self, F: np.ndarray) -> np.ndarray:
-        return output_proba(self._head_logits(F), "softmax").astype(np.float32)
+    def _heads_proba(self, F: np.ndarray) -> np.ndarray:
+        """The heads' probabilities (n, 10), averaged over the heads fitted so far."""
+        fitted = [h for h in self.heads_ if h is not None]
+        return np.mean([output_proba(forward(h, F, "relu")[-1], "softmax") for h in fitted], axis=0) \
+            .astype(np.float32)
 
     def decision_function(self, X) -> np.ndarray:
-        """Each digit's score (n, 10): the head's logits (for the image as given, without shifts)."""
+        """Each digit's score (n, 10): the logits, averaged over the heads (the image as given, no shifts)."""
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
-        return np.concatenate([self._head_logits(self._standardised_features(images[start: start + PREDICT_CHUNK]))
-                               for start in range(0, len(images), PREDICT_CHUNK)]) if len(images) else \
-            np.zeros((0, 10), np.float32)
+        chunks = [self._standardised_features(images[start: start + PREDICT_CHUNK])
+                  for start in range(0, len(images), PREDICT_CHUNK)]
+        if not chunks:
+            return np.zeros((0, 10), np.float32)
+        return np.concatenate([np.mean([forward(h, F, "relu")[-1] for h in self.heads_], axis=0) for F in chunks])
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probabilities (n, 10) float32 of images (n, 784) in [0, 1]; with test_shifts, the average
-        over the image and its shifted copies."""
+        """Probabilities (n, 10) float32 of images (n, 784) in [0, 1], averaged over the heads and, with
+        test_shifts, over the image and its shifted copies."""
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
         out = np.empty((len(images), 10), np.float32)
         for start in range(0, len(images), PREDICT_CHUNK):
             block = images[start: start + PREDICT_CHUNK]
-            p = self._head_proba(self._standardised_features(block))
+            p = self._heads_proba(self._standardised_features(block))
             for dy, dx in SHIFTS[: self.test_shifts]:
-                p += self._head_proba(self._standardised_features(shift_images(block, dy, dx)))
+                p += self._heads_proba(self._standardised_features(shift_images(block, dy, dx)))
             out[start: start + len(block)] = p / (1 + self.test_shifts)
         return out
 
     # ------------------------------------------------------------------ named arrays
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
-        shapes = {"filters": (self.filters, self.filter_size, self.filter_size),
-                  "feature_mean": (self.n_features,), "feature_scale": (self.n_features,)}
-        for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
-            shapes[f"W{i}"], shapes[f"b{i}"] = (n_out, n_in), (n_out,)
+        shapes, channels = {}, 1
+        for i, (k, size, _) in enumerate(self.stage_shapes(self.get_params()), start=1):
+            shapes[f"filters{i}"] = (k, size, size, channels)
+            channels = 2 * k
+        shapes["feature_mean"] = shapes["feature_scale"] = (self.n_features,)
+        for j in range(self.heads):
+            for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
+                shapes[f"h{j}_W{i}"], shapes[f"h{j}_b{i}"] = (n_out, n_in), (n_out,)
         return shapes
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"filters": self.filters_, "feature_mean": self.standardiser_.mean,
-                  "feature_scale": self.standardiser_.scale}
-        for i, (W, b) in enumerate(self.head_):
-            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        arrays = {f"filters{i}": f for i, (f, _) in enumerate(self.stages_, start=1)}
+        arrays.update(feature_mean=self.standardiser_.mean, feature_scale=self.standardiser_.scale)
+        for j, head in enumerate(self.heads_):
+            for i, (W, b) in enumerate(head):
+                arrays[f"h{j}_W{i}"], arrays[f"h{j}_b{i}"] = W, b
         return arrays
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.filters_ = arrays["filters"].astype(np.float32)
+        shapes = self.stage_shapes(self.get_params())
+        self.stages_ = [(arrays[f"filters{i}"].astype(np.float32), pool)
+                        for i, (_, _, pool) in enumerate(shapes, start=1)]
         self.standardiser_ = cf.Standardiser(arrays["feature_mean"].astype(np.float32),
                                              arrays["feature_scale"].astype(np.float32))
-        self.head_ = [(arrays[f"W{i}"].astype(np.float32), arrays[f"b{i}"].astype(np.float32))
-                      for i in range(len(self.sizes) - 1)]
+        self.heads_ = [[(arrays[f"h{j}_W{i}"].astype(np.float32), arrays[f"h{j}_b{i}"].astype(np.float32))
+                        for i in range(len(self.sizes) - 1)] for j in range(self.heads)]
 
     # ------------------------------------------------------------------ looking inside
 
-    def _backward(self, x: np.ndarray, digit: int):
-        """(pooled maps (s, s, 2k), d(digit's score)/d(maps)) for one image x (784,), float64."""
+    def _backward(self, x: np.ndarray, digit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """For one image x (784,): the input of each stage [image (28, 28, 1), stage 1's maps, ...] and
+        d(digit's score)/d(each of them), float64 (the score: the logit averaged over the heads)."""
         image = np.asarray(x, np.float32).reshape(1, cf.SIDE, cf.SIDE)
-        maps = cf.pooled_maps(image, self.filters_, self.pool)[0].astype(np.float64)
-        f = (maps.ravel() - self.standardiser_.mean) * self.standardiser_.scale
-        head = [(W.astype(np.float64), b.astype(np.float64)) for W, b in self.head_]
-        acts = [a[0] for a in forward(head, f[None, :], "relu")]
-        gradient = head[-1][0][digit]
-        for layer in range(len(head) - 1, 0, -1):
-            gradient = (gradient * activation_slope(acts[layer], "relu")) @ head[layer - 1][0]
-        return maps, (gradient * self.standardiser_.scale).reshape(maps.shape)
+        maps = [image.reshape(cf.SIDE, cf.SIDE, 1), *[m[0] for m in cf.stage_maps(image, self.stages_)]]
+        f = (maps[-1].astype(np.float64).ravel() - self.standardiser_.mean) * self.standardiser_.scale
+        gradient = np.zeros_like(f)
+        for head in self.heads_:
+            layers = [(W.astype(np.float64), b.astype(np.float64)) for W, b in head]
+            acts = [a[0] for a in forward(layers, f[None, :], "relu")]
+            g = layers[-1][0][digit]
+            for layer in range(len(layers) - 1, 0, -1):
+                g = (g * activation_slope(acts[layer], "relu")) @ layers[layer - 1][0]
+            gradient += g / len(self.heads_)
+        gradients = [(gradient * self.standardiser_.scale).reshape(maps[-1].shape)]
+        for (filters, pool), stage_input in zip(reversed(self.stages_), reversed(maps[:-1])):
+            gradients.insert(0, cf.stage_backward(stage_input, filters, pool, gradients[0]))
+        return maps, gradients
 
     def input_gradient(self, x: np.ndarray, digit: int) -> np.ndarray:
-        _, gradient = self._backward(x, digit)
-        return cf.input_gradient(np.asarray(x).reshape(cf.SIDE, cf.SIDE), self.filters_, self.pool,
-                                 gradient.ravel()).ravel()
+        return self._backward(x, digit)[1][0].ravel()
 
     def units(self) -> Units:
-        """The 2k feature channels: each filter, then each filter negated (what its channel answers to)."""
-        return Units("feature channel", np.concatenate([self.filters_, -self.filters_]).astype(np.float64))
+        """Stage 1's 2k feature channels: each filter, then each filter negated (what its channel answers to)."""
+        first = self.stages_[0][0][..., 0]
+        return Units("feature channel", np.concatenate([first, -first]).astype(np.float64))
 
     def unit_contributions(self, x: np.ndarray, digit: int) -> np.ndarray:
-        """Each channel's part in `digit`'s score (2k,): gradient x activation summed over its map (a
-        first-order estimate: the head is not linear)."""
-        maps, gradient = self._backward(x, digit)
-        return (maps * gradient).sum(axis=(0, 1))
+        """Each stage-1 channel's part in `digit`'s score (2k,): gradient x activation summed over its
+        map (a first-order estimate: what follows is not linear)."""
+        maps, gradients = self._backward(x, digit)
+        return (maps[1].astype(np.float64) * gradients[1]).sum(axis=(0, 1))
 
     def unit_importance(self, X: np.ndarray | None = None) -> np.ndarray:
-        """How much the head listens to each channel (2k,): the norm of its first layer's weights on the
-        channel's standardised features (every feature has unit spread on the training images)."""
-        W = np.asarray(self.head_[0][0], np.float64)
-        side = cf.map_side(self.filter_size, self.pool)
-        return np.linalg.norm(W.reshape(len(W), side * side, 2 * self.filters), axis=(0, 1))
+        """How much each stage-1 channel matters (2k,) >= 0: with a sample X (m, 784), the mean size of
+        its contribution to the answer over up to IMPORTANCE_IMAGES of them; without, the size of the
+        weights that read it next (stage 2's filters, or the first layer of the heads)."""
+        if X is not None and len(X):
+            X = np.asarray(X).reshape(-1, cf.SIDE * cf.SIDE)[:IMPORTANCE_IMAGES]
+            digits = self.predict(X)
+            return np.mean([np.abs(self.unit_contributions(x, int(d))) for x, d in zip(X, digits)], axis=0)
+        if len(self.stages_) > 1:
+            return np.sqrt((self.stages_[1][0].astype(np.float64) ** 2).sum(axis=(0, 1, 2)))
+        W = np.mean([np.abs(h[0][0]) for h in self.heads_], axis=0).astype(np.float64)
+        return np.linalg.norm(W.reshape(len(W), -1, 2 * self.filters), axis=(0, 1))
 
     def feature_maps(self, x: np.ndarray) -> np.ndarray:
-        """The image's 2k pooled maps (2k, s, s), as the head receives them before standardising."""
+        """The image's stage-1 maps (2k, s, s): what the next stage (or the heads) receive from it."""
         image = np.asarray(x, np.float32).reshape(1, cf.SIDE, cf.SIDE)
-        return cf.pooled_maps(image, self.filters_, self.pool)[0].transpose(2, 0, 1).astype(np.float64)
-
+        return cf.stage_maps(image, self.stages_[:1])[0][0].transpose(2, 0, 1).astype(np.float64)
