@@ -123,12 +123,18 @@ class Model:
                 set_flat(flat)
                 return check()
         total, done, history, seconds, flat = sum(n for _, n in stages), 0, [], 0.0, x0
+
+        def whole_fit(info: dict) -> dict:  # seconds and time left counted over the whole fit, not the stage
+            elapsed, it = seconds + info["seconds"], info["iteration"]
+            return {**info, "seconds": elapsed, "eta_seconds": elapsed / it * (total - it)}
+
         for objective, iterations in stages:
             result = lbfgs.minimise(objective, flat, max_iter=iterations, memory=self.memory, tol=self.tol,
                                     score=score, eval_every=self.eval_every, patience=self.patience,
-                                    progress=progress, counted_from=done, of=total)
+                                    progress=(lambda info: progress(whole_fit(info))) if progress else None,
+                                    counted_from=done, of=total)
+            history += [whole_fit(entry) for entry in result.history]
             flat, done, seconds = result.flat, done + result.n_iter, seconds + result.seconds
-            history += result.history
         set_flat(flat)
         self.n_iter_, self.history_, self.stop_reason_ = done, history, result.stop_reason
         self.train_seconds_, self.n_examples_, self.kept_iteration_ = seconds, n_examples, result.kept_iteration

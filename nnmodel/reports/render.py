@@ -52,6 +52,10 @@ def markdown(report: dict, title: str, picture=lambda name: name) -> str:
     lines = [f"# {title}", "", "| split | accuracy | macro F1 | examples |", "|---|---|---|---|"]
     for name, r in in_split_order(report["splits"]):
         lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro']['f1']:.4f} | {r['n']:,} |")
+    sample = report.get("train_sample")
+    if sample and sample["n"] < sample["of"]:
+        lines += ["", f"The train row scores a fixed sample of {sample['n']:,} of the {sample['of']:,} training "
+                  "images."]
     lines += other_writers_markdown(report.get("others"))
     if "promotion" in report:
         p = report["promotion"]
