@@ -16,6 +16,7 @@ import time
 
 from cli import options as o
 from cli.local_server import answers, prefect_home, read_record, record_path
+from cli.processes import identity, port_holder, start_ticks, still_ours
 from nnmodel import atomic
 from nnmodel.errors import SetupError
 from nnmodel.progress import say
@@ -40,24 +41,17 @@ def register(commands) -> None:
     server.set_defaults(handler=run, runs_flows=False)
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def start(port: int) -> int:
     record = read_record()
-    if record and alive(record["pid"]) and answers(record["api"]):
+    if record and still_ours(record) and answers(record["api"]):
         say(f"a Prefect server is already running: UI {record['ui']}, API {record['api']}")
         return 0
     api, ui = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
     if answers(api):
         raise SetupError(f"--port {port}: something else already answers at {api}; stop it or choose another port")
+    holder = port_holder(port)
+    if holder:
+        raise SetupError(f"--port {port}: taken by another program ({holder}); stop it or choose another port")
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "digits-server.log"
@@ -76,7 +70,7 @@ def start(port: int) -> int:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
             raise SetupError(f"the Prefect server did not start (see {log}){': ' + tail[0] if tail else ''}")
         time.sleep(0.5)
-    atomic.write_json(record_path(), {"pid": proc.pid, "port": port, "api": api, "ui": ui, "log": str(log),
+    atomic.write_json(record_path(), {**identity(proc.pid), "port": port, "api": api, "ui": ui, "log": str(log),
                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     say(f"Prefect server up: UI {ui}, API {api}; every digits command now uses it (`digits server stop` ends it)")
     print(ui)
@@ -107,6 +101,13 @@ def stop() -> int:
     record = read_record()
     if record is None:
         say("no Prefect server recorded (nothing to stop)")
+        return 0
+    if not still_ours(record):  # a pid alone is not an identity: it may belong to another process now
+        record_path().unlink(missing_ok=True)
+        taken = start_ticks(record["pid"]) is not None
+        say(f"the recorded Prefect server (pid {record['pid']}) is not running"
+            + ("; its pid now belongs to another process, left alone" if taken else "")
+            + f"; cleared the stale record {record_path()}")
         return 0
     stop_process_group(record["pid"])
     record_path().unlink(missing_ok=True)

@@ -3,6 +3,7 @@ not ours, servers that die under a command, kills at awkward moments, bombs, odd
 file or option and the problem in one line, leaves nothing behind and never touches what is not ours."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zlib
@@ -85,3 +86,139 @@ def test_an_artifacts_option_naming_a_file_is_refused(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: --artifacts {afile}: is a file, not a folder"
     assert afile.read_text() == "x"
+
+
+def test_server_stop_never_signals_a_process_that_is_not_ours(tmp_path):
+    """A stale record whose pid now belongs to an unrelated process (here a `sleep` in its own
+    session): stop leaves that process alone, clears the record and says so."""
+    import json
+    import signal
+
+    home = tmp_path / "home"
+    home.mkdir()
+    stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        record = {"pid": stranger.pid, "pid_started": 1, "command": ["python", "-m", "prefect", "server", "start"],
+                  "port": 4999, "api": "http://127.0.0.1:4999/api", "ui": "http://127.0.0.1:4999", "log": "x"}
+        (home / "digits-server.json").write_text(json.dumps(record))
+        done = run_digits(["server", "stop"], env={"PREFECT_HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == (f"the recorded Prefect server (pid {stranger.pid}) is not running; its pid "
+                                       "now belongs to another process, left alone; cleared the stale record "
+                                       f"{home / 'digits-server.json'}")
+        assert stranger.poll() is None and not (home / "digits-server.json").exists()
+        status = run_digits(["server", "status"], env={"PREFECT_HOME": str(home)})
+        assert status.returncode == 1 and "no Prefect server is up" in status.stderr
+    finally:
+        stranger.send_signal(signal.SIGKILL)
+        stranger.wait(10)
+
+
+def test_server_start_on_a_taken_port_names_what_holds_it(tmp_path):
+    import socket
+    import time
+
+    from tests.helpers.processes import free_port
+
+    port = free_port()
+    code = (f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); "
+            "time.sleep(300)")
+    holder = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        started = time.monotonic()
+        done = run_digits(["server", "start", "--port", str(port)], env={"PREFECT_HOME": str(tmp_path / "home")})
+        assert done.returncode == 1 and time.monotonic() - started < 30
+        line = done.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"error: --port {port}: taken by another program (pid {holder.pid}: ")
+        assert "socket" in line and line.endswith("stop it or choose another port")
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_a_run_killed_after_registering_leaves_no_version_behind(tmp_path, trained_model):
+    """Killed between registering its version and the decision: the next command records the run as
+    crashed and removes that version (the current one stays)."""
+    import shutil
+
+    from nnmodel.model import modelfile
+    from nnmodel.store import runs
+    from nnmodel.store.layout import Layout
+    from nnmodel.store.registry import Registry
+
+    layout, registry = Layout(tmp_path / "art"), Registry(tmp_path / "art")
+    with registry.new_version() as (staging, current):
+        for f in trained_model.iterdir():
+            shutil.copy(f, staging / f.name)
+    registry.promote(current)
+    code = ("import os, shutil, sys\n"
+            "from nnmodel.model import modelfile\n"
+            "from nnmodel.store import runs\n"
+            "from nnmodel.store.layout import Layout\n"
+            "from nnmodel.store.registry import Registry\n"
+            "layout = Layout(sys.argv[1])\n"
+            "assert runs.start_run(layout, 'run-x', {'preset': 'quick'})\n"
+            "model, meta = modelfile.load_model(sys.argv[2])\n"
+            "with Registry(layout).new_version() as (staging, version):\n"
+            "    modelfile.save_model(model, staging, {**meta, 'run': 'run-x'})\n"
+            "os.kill(os.getpid(), 9)  # killed right after the version appeared\n")
+    done = subprocess.run([sys.executable, "-c", code, str(layout.root), str(trained_model)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert len(registry.versions()) == 2
+    assert runs.record_crashed_runs(layout) == ["run-x"]
+    assert registry.versions() == [current] and registry.current()["version"] == current
+    [crashed] = [r for r in runs.read_runs(layout) if r["run"] == "run-x"]
+    assert crashed["outcome"] == "crashed" and "removed the version it had registered" in crashed["reason"]
+    assert modelfile.load_model(registry.path(current))
+
+
+def test_a_report_killed_while_written_leaves_no_half_report(tmp_path, mnist_raw):
+    """A report folder appears whole or not at all; what a killed writer left is gone at the next command."""
+    import time
+
+    code = ("import sys, numpy as np\n"
+            "from PIL import Image\n"
+            "from pathlib import Path\n"
+            "from nnmodel.reports.render import write_report\n"
+            "from nnmodel.reports.metrics import classification_report\n"
+            "y = np.arange(100) % 10\n"
+            "r = classification_report(y, y, 10)\n"
+            "report = {'splits': {'test': r, 'train': r, 'validation': r}}\n"
+            "noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1000, 1000, 3), np.uint8))\n"
+            "images = {f'slow-{i}.png': noise for i in range(40)}  # seconds of PNG compression\n"
+            "write_report(Path(sys.argv[1]), report, np.zeros((100, 28, 28), np.uint8), 'x', images)\n")
+    target = tmp_path / "art" / "reports" / "train-x"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.endswith(".partial") and any(p.iterdir())
+                                                  for p in target.parent.glob(".*")):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(30)
+    assert not target.exists()  # nothing half-written is visible under the report's name
+    leftovers = list(target.parent.glob(".*"))
+    assert leftovers
+    done = run_digits(["--artifacts", str(tmp_path / "art"), "runs"])
+    assert done.returncode == 0 and not list(target.parent.glob(".*"))
+
+
+def test_what_a_killed_feedback_add_left_is_removed_by_the_next_command(tmp_path):
+    from nnmodel import atomic
+
+    digit_folder = tmp_path / "art" / "feedback" / "7"
+    digit_folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has ended
+    stale = atomic.temp_path(digit_folder / "new")
+    stale = stale.with_name(stale.name.replace(f".{os.getpid()}", f".{pid}", 1))
+    stale.write_bytes(b"half a png")
+    assert stale.exists()
+    done = run_digits(["--artifacts", str(tmp_path / "art"), "feedback", "list"])
+    assert done.returncode == 0 and not stale.exists()

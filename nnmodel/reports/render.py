@@ -165,9 +165,20 @@ def _pct(value) -> str:
 
 
 def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str, images: dict | None = None) -> Path:
-    """Write every report file into `folder` (each atomically), and `images` ({file name: PIL image},
-    e.g. the look-inside pictures); returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write every report file into `folder`, and `images` ({file name: PIL image}, e.g. the look-inside
+    pictures); returns the folder. The folder appears (or is replaced) whole: a killed run leaves no half
+    report. Rewriting a report keeps the pictures it had that are not drawn again."""
+    folder = Path(folder)
+    with atomic.atomic_dir(folder) as staging:
+        if folder.is_dir():
+            for kept in folder.iterdir():
+                if kept.is_file() and not kept.name.startswith("."):
+                    os.link(kept, staging / kept.name)
+        _write_report_files(staging, report, test_images, title, images)
+    return folder
+
+
+def _write_report_files(folder: Path, report: dict, test_images: np.ndarray, title: str, images: dict | None) -> None:
     atomic.write_json(folder / "report.json", report)
     test = report["splits"]["test"]
     atomic.write_text(folder / "per_class.csv", _csv_text(
@@ -193,7 +204,6 @@ def write_report(folder: Path, report: dict, test_images: np.ndarray, title: str
                         *(images or {}).items()):
         with atomic.atomic_path(folder / name) as tmp:
             image.save(tmp, format="PNG")
-    return folder
 
 
 def look_inside_markdown(calib: dict, table: list[dict], weights: str | None = "weights.png",

@@ -136,15 +136,18 @@ class Layout:
         check_writable(self.root)
 
     def remove_stale(self) -> list[Path]:
-        """Remove what killed commands left in every layer (only files of processes that are gone)."""
+        """Remove what killed commands left in every layer and in the folders inside the runs, reports
+        and feedback layers (only files of processes that are gone)."""
         removed = []
-        for folder in (self.root, *(self.root / layer for layer in LAYERS), *self._run_folders()):
+        for folder in (self.root, *(self.root / layer for layer in LAYERS), *self._folders_in(self.runs),
+                       *self._folders_in(self.reports), *self._folders_in(self.feedback)):
             removed += atomic.remove_stale(folder)
         return removed
 
-    def _run_folders(self) -> list[Path]:
+    @staticmethod
+    def _folders_in(layer: Path) -> list[Path]:
         try:
-            return [p for p in self.runs.iterdir() if p.is_dir()]
+            return [p for p in layer.iterdir() if p.is_dir() and not p.name.startswith(".")]
         except OSError:
             return []
 

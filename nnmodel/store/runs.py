@@ -129,11 +129,38 @@ def record_crashed_runs(layout: Layout) -> list[str]:
         if _owner_alive(folder):
             continue
         record = _read_json(folder / "run.json") or {"run": folder.name}
+        orphans = remove_unfinished_versions(layout, folder.name)
         record_finished(layout, {**record, "outcome": "crashed",
-                                 "reason": "the process ended without finishing (killed?)"})
+                                 "reason": "the process ended without finishing (killed?)"
+                                 + (f"; removed the version it had registered ({', '.join(orphans)})" if orphans
+                                    else "")})
         shutil.rmtree(folder, ignore_errors=True)
         crashed.append(folder.name)
     return crashed
+
+
+def remove_unfinished_versions(layout: Layout, run_id: str) -> list[str]:
+    """Model versions that run `run_id` registered but never finished deciding about (killed between
+    registering and promoting): removed, unless one of them became current. Their names."""
+    from nnmodel.errors import DigitsError
+    from nnmodel.store.registry import Registry
+
+    registry = Registry(layout)
+    removed = []
+    with registry.lock():
+        try:
+            current = (registry.current() or {}).get("version")
+        except DigitsError:
+            current = None
+        for version in registry.versions():
+            try:
+                run = registry.metadata(version).get("run")
+            except DigitsError:
+                continue
+            if run == run_id and version != current:
+                shutil.rmtree(layout.model_dir(version), ignore_errors=True)
+                removed.append(version)
+    return removed
 
 
 def read_runs(layout: Layout, limit: int | None = None) -> list[dict]:
