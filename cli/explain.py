@@ -37,13 +37,15 @@ def run(args) -> int:
     from nnmodel.store.registry import Registry
 
     image = Path(args.image)
+    out = Path(args.out) if args.out else args.layout.explanations / f"{image.stem}.explained.png"
+    if out.is_dir():
+        raise SetupError(f"--out {out}: is a folder; give the picture's file name (e.g. {out / 'why.png'})")
+    if out.exists() and image.exists() and out.resolve() == image.resolve():
+        raise SetupError(f"--out {out}: is the image itself; write the picture somewhere else")
     model, _ = load_model(Registry(args.layout).resolve(args.model))
     pre = preprocess_image(image)
     if pre.blank:
         raise DataError(f"{image}: blank image (no ink found), nothing to explain")
-    out = Path(args.out) if args.out else args.layout.explanations / f"{image.stem}.explained.png"
-    if out.exists() and out.resolve() == image.resolve():
-        raise SetupError(f"--out {out}: is the image itself; write the picture somewhere else")
     why = explain(model, pre.pixels, top=args.top)
     with atomic.atomic_path(out) as tmp:
         explanation_picture(why).save(tmp, format="PNG")

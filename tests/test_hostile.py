@@ -4,6 +4,7 @@ file or option and the problem in one line, leaves nothing behind and never touc
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import zlib
@@ -222,3 +223,68 @@ def test_what_a_killed_feedback_add_left_is_removed_by_the_next_command(tmp_path
     assert stale.exists()
     done = run_digits(["--artifacts", str(tmp_path / "art"), "feedback", "list"])
     assert done.returncode == 0 and not stale.exists()
+
+
+def test_a_long_strip_of_digits_is_read_not_reduced_to_nothing(tmp_path, trained_model, mnist_raw):
+    """20000x40 pixels holding 200 digits: reduced as a huge image used to be (to 512x1) it read as
+    blank; its shorter side is kept, and the digits are read."""
+    import numpy as np
+    from PIL import Image
+
+    from nnmodel.images.numbers import read_number
+    from nnmodel.model.modelfile import load_model
+
+    model, _ = load_model(trained_model)
+    picks = np.arange(200)
+    strip = Image.new("L", (20000, 40), 255)
+    for k, i in enumerate(picks):
+        digit = Image.fromarray(255 - mnist_raw.test_images[i]).resize((40, 40), Image.Resampling.LANCZOS)
+        strip.paste(digit, (k * 100 + 30, 0))
+    strip.save(tmp_path / "strip.png")
+    read = read_number(tmp_path / "strip.png", model)
+    truth = "".join(str(d) for d in mnist_raw.test_labels[picks])
+    assert not read.blank and len(read.text) == 200
+    assert sum(a == b for a, b in zip(read.text, truth)) >= 180
+
+
+def png_with_a_huge_text_chunk(path) -> None:
+    """A valid PNG of a digit-like blob with a 50 MB compressed text chunk (zTXt) before its pixels."""
+    import numpy as np
+    from PIL import Image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[6:22, 12:16] = 255
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+    text = chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(b" " * (50 << 20), 9))
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + text + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):
+        Image.open(path)  # Pillow's own guard trips; digits must turn it into one line
+
+
+def test_explain_names_the_file_or_the_option_in_one_line(tmp_path, registered_artifacts):
+    art = ["--artifacts", str(registered_artifacts)]
+    chunky = tmp_path / "chunky.png"
+    png_with_a_huge_text_chunk(chunky)  # digits' own PNG reader skips text chunks without inflating them
+    done = run_digits([*art, "explain", str(chunky), "--out", str(tmp_path / "why.png")])
+    assert done.returncode == 0 and "read as 1" in done.stderr and (tmp_path / "why.png").stat().st_size > 0
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 3) + b"IHDRabc\0\0\0\0")
+    done = run_digits([*art, "explain", str(broken), "--out", str(tmp_path / "why2.png")])
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line == f"error: {broken}: not an image Pillow can read (Truncated IHDR chunk)"
+    assert not (tmp_path / "why2.png").exists()
+    odd_tiff = tmp_path / "odd.tif"
+    odd_tiff.write_bytes(b"II*\x00" + b"\xff" * 8)  # Pillow warns about its EXIF; only our line may show
+    done = run_digits([*art, "explain", str(odd_tiff), "--out", str(tmp_path / "why3.png")])
+    assert done.returncode == 1 and done.stderr.strip() == f"error: {odd_tiff}: not an image Pillow can read"
+    (tmp_path / "pictures").mkdir()
+    done = run_digits([*art, "explain", str(broken), "--out", str(tmp_path / "pictures")])
+    assert done.returncode == 1 and done.stderr.strip() == (
+        f"error: --out {tmp_path / 'pictures'}: is a folder; give the picture's file name "
+        f"(e.g. {tmp_path / 'pictures' / 'why.png'})")
+    assert list((tmp_path / "pictures").iterdir()) == []

@@ -14,6 +14,7 @@ import io
 import os
 import re
 import stat
+import struct
 import warnings
 
 import numpy as np
@@ -23,7 +24,8 @@ from nnmodel.errors import DataError
 from nnmodel.images.plain_png import RAW_EXIF, decode_plain_grey_png
 
 MAX_PIXELS = 120_000_000          # more than this (e.g. 11000x11000) is refused as a decompression bomb
-WORKING_SIZE = 512                # larger images are reduced to about this before any other work
+WORKING_SIZE = 512                # larger images are reduced to about this before any other work ...
+MIN_SHORT_SIDE = 64               # ... but never their shorter side below this
 SMALL_FILE = 1 << 16       # bytes: larger files are left to Pillow, which streams them
 NOT_REGULAR = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
                stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
@@ -86,7 +88,7 @@ def open_image(source, name: str | None = None) -> Image.Image:
     name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is checked below
+            warnings.simplefilter("ignore")  # bomb warnings: the limit is checked below; others: errors say it
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError as exc:
         size = re.search(r"\((\d+) pixels\)", str(exc))
@@ -97,6 +99,8 @@ def open_image(source, name: str | None = None) -> Image.Image:
         raise DataError(f"{name}: not an image Pillow can read") from None
     except OSError as exc:
         raise DataError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    except (ValueError, SyntaxError, struct.error, EOFError) as exc:  # a malformed header or chunk
+        raise DataError(f"{name}: not an image Pillow can read ({exc})") from None
     check_size(name, *image.size)
     return image
 
@@ -124,17 +128,26 @@ def load_image(source, name: str | None = None) -> Image.Image:
     return reduce_huge(image)
 
 
+def reduction(size: tuple[int, int]) -> int:
+    """The whole factor an image of `size` (w, h) is reduced by: its longer side to about WORKING_SIZE
+    when over twice that, but never its shorter side below MIN_SHORT_SIDE (a long strip of digits, say
+    20000x40, keeps them readable); 1 for no reduction."""
+    if max(size) <= 2 * WORKING_SIZE:
+        return 1
+    return max(1, min(max(size) // WORKING_SIZE, min(size) // MIN_SHORT_SIDE))
+
+
 def reduce_huge(image: Image.Image) -> Image.Image:
-    """An image over 2 x WORKING_SIZE on its longer side reduced by a whole factor to about
-    WORKING_SIZE (box filter: thin strokes stay visible); smaller images unchanged. Modes Pillow
-    cannot reduce (palette, 1-bit, 16-bit) are converted first."""
-    if max(image.size) <= 2 * WORKING_SIZE:
+    """An image reduced by `reduction`'s factor (box filter: thin strokes stay visible); unchanged when
+    that is 1. Modes Pillow cannot reduce (palette, 1-bit, 16-bit) are converted first."""
+    factor = reduction(image.size)
+    if factor == 1:
         return image
     if image.mode in ("P", "1"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode.startswith("I;16"):
         image = image.convert("I")
-    return image.reduce(max(image.size) // WORKING_SIZE)
+    return image.reduce(factor)
 
 
 def has_orientation_tag(image: Image.Image) -> bool:

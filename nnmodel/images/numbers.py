@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from nnmodel.errors import DataError
-from nnmodel.images.decode import WORKING_SIZE, as_grey, has_orientation_tag, open_image
+from nnmodel.images.decode import WORKING_SIZE, as_grey, has_orientation_tag, open_image, reduction
 from nnmodel.images.preprocess import fit_many_in_20x20, preprocess_greys
 from nnmodel.images.segment import Glyph, cut_options, glyphs
 
@@ -164,9 +164,9 @@ def load_grey(image) -> tuple[np.ndarray, tuple[float, float]]:
         size = file_size(image, grey.shape)
     else:
         size = grey.shape[::-1]
-        if max(size) > 2 * WORKING_SIZE:  # as_grey leaves arrays as they are: reduce them as files are
+        if reduction(size) > 1:  # as_grey leaves arrays as they are: reduce them as files are
             grey = np.asarray(Image.fromarray(grey if grey.dtype == np.uint8 else grey.astype(np.float32))
-                              .reduce(max(size) // WORKING_SIZE))
+                              .reduce(reduction(size)))
     return grey, (size[0] / grey.shape[1], size[1] / grey.shape[0])
 
 
