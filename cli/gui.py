@@ -41,7 +41,9 @@ def run(args) -> int:
     model, model_help = None, ""
     try:
         model = load_viewer_model(args.layout, args.model, args.theta)
-    except DigitsError as exc:  # the window explains how to get a model instead of failing
+    except DigitsError as exc:  # the window explains how to get a model instead of failing,
+        if args.theta is not None or args.model is not None:  # unless the user named one that is bad
+            raise
         say(f"warning: {exc}")
         model_help = missing_model_help(exc, args.layout.root)
     from cli.local_server import announce_feedback

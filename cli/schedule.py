@@ -45,6 +45,17 @@ def duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
+def time_zone(text: str) -> str:
+    """An IANA time zone name (Europe/Paris, UTC); argparse names the option when it is not one."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time zone name (like Europe/Paris or UTC)") from None
+    return text
+
+
 def register(commands) -> None:
     schedule = commands.add_parser(
         "schedule", help="serve the training flow on a schedule or on new feedback (needs a Prefect server)",
@@ -54,7 +65,8 @@ def register(commands) -> None:
     when = schedule.add_mutually_exclusive_group()
     when.add_argument("--cron", metavar="EXPR", help='cron expression, e.g. "0 3 * * 0" (Sundays 03:00)')
     when.add_argument("--interval", type=o.positive_number, metavar="SECONDS", help="retrain every SECONDS")
-    schedule.add_argument("--timezone", metavar="TZ", help="time zone of the schedule, e.g. Europe/Paris (default UTC)")
+    schedule.add_argument("--timezone", metavar="TZ", type=time_zone,
+                          help="time zone of the schedule, e.g. Europe/Paris (default UTC)")
     schedule.add_argument("--on-feedback", type=o.whole(1), metavar="N",
                           help="retrain when N new labelled images have been saved (viewer keys, `digits "
                                "feedback add`) within --within")
@@ -77,7 +89,7 @@ def schedules_for(args) -> tuple[list, str]:
         if args.interval:
             return [Interval(timedelta(seconds=args.interval), timezone=args.timezone)], f"every {args.interval:g} s"
     except ValueError as exc:
-        raise SetupError(f"bad schedule: {exc}") from None
+        raise SetupError(f"--{'cron' if args.cron else 'interval'}: {exc}") from None
     return [], "on feedback only"
 
 
@@ -179,14 +191,15 @@ def pause_deployment(name: str) -> bool:
 
 
 def run(args) -> int:
-    api = prefect_env.check_api()
-    if api is None:
-        raise SetupError("digits schedule needs a Prefect server: `digits server start` runs one "
-                         "(see digits schedule --help)")
     if not (args.cron or args.interval or args.on_feedback):
         raise SetupError("digits schedule needs --cron, --interval or --on-feedback")
     check_feedback(args)
     check_recipe(args)
+    schedules_for(args)  # a bad --cron says so before anything else
+    api = prefect_env.check_api()
+    if api is None:
+        raise SetupError("digits schedule needs a Prefect server: `digits server start` runs one "
+                         "(see digits schedule --help)")
     os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(HEARTBEAT_SECONDS)  # before Prefect is imported
     training_flow = prefect_env.import_flows("training").training_flow
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from bench import plain_reference
 from nnmodel.errors import ModelFileError
 from nnmodel.model import modelfile, original
 from tests.helpers.models import trained_like
+from tests.helpers.processes import run_digits
 
 
 def edit_metadata(folder, change):
@@ -164,3 +166,28 @@ def test_theta_files_with_wrong_shape_name_the_file(tmp_path):
     (tmp_path / "Theta1.txt").write_text("not numbers\n")
     with pytest.raises(ModelFileError, match="Theta1.txt: not a numeric text matrix"):
         original.load_thetas(tmp_path)
+
+
+def test_theta_files_that_are_empty_folders_or_binary_name_the_file(tmp_path):
+    (tmp_path / "Theta1.txt").write_text("")
+    (tmp_path / "Theta2.txt").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning on the way
+        with pytest.raises(ModelFileError, match=r"Theta1.txt: is empty \(expected the original project's Theta1"):
+            original.load_thetas(tmp_path)
+    (tmp_path / "Theta1.txt").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ModelFileError, match="Theta1.txt: not a numeric text matrix"):
+        original.load_thetas(tmp_path)
+    (tmp_path / "Theta1.txt").unlink()
+    (tmp_path / "Theta1.txt").mkdir()
+    with pytest.raises(ModelFileError, match="Theta1.txt: is a folder, not the original project's Theta1.txt"):
+        original.load_thetas(tmp_path)
+
+
+def test_gui_with_bad_theta_files_stops_in_one_line_before_any_window(tmp_path):
+    (tmp_path / "Theta1.txt").write_text("")
+    (tmp_path / "Theta2.txt").write_text("")
+    done = run_digits(["gui", "--theta", str(tmp_path)], env={"DISPLAY": ""})
+    assert done.returncode == 1
+    empty = tmp_path / "Theta1.txt"
+    assert done.stderr.strip() == f"error: {empty}: is empty (expected the original project's Theta1.txt)"

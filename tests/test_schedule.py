@@ -140,10 +140,13 @@ def test_schedule_without_a_server_says_so_in_one_line(tmp_path):
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.slow
-def test_schedule_rejects_a_bad_cron_expression(prefect_server):
-    out = run_digits(["schedule", "--cron", "not a cron"], env={"PREFECT_API_URL": prefect_server})
-    assert out.returncode == 1 and "bad schedule" in out.stderr, out.stderr
+def test_schedule_rejects_a_bad_cron_or_time_zone_before_looking_for_a_server(tmp_path):
+    env = {"PREFECT_HOME": str(tmp_path)}  # no server: the options are checked first
+    out = run_digits(["schedule", "--cron", "not a cron"], env=env)
+    assert out.returncode == 1 and out.stderr.strip() == 'error: --cron: Invalid cron string: "not a cron"'
+    out = run_digits(["schedule", "--cron", "0 3 * * *", "--timezone", "Mars/Phobos"], env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--timezone: 'Mars/Phobos' is not a time zone name" in out.stderr
 
 
 @pytest.mark.slow

@@ -112,28 +112,35 @@ class Model:
 
     def _minimise(self, stages, x0: np.ndarray, set_flat, n_examples: int, check=None, progress=None) -> None:
         """Minimise with this model's L-BFGS-B settings (memory, tol, patience, eval_every): `stages`
-        [(objective, iterations), ...] in turn, each objective(flat) -> (loss, gradient) starting where
-        the last stage ended (one stage: a plain full-batch fit; earlier stages on subsets of the
-        examples make cheap first iterations). `set_flat(flat)` puts a flat vector into the model, for
-        each validation check (`check()`: the model's validation accuracy as it stands) and for the
-        result. Sets the fit attributes that `training_record` reports."""
+        [(objective, iterations[, share]), ...] in turn, each objective(flat) -> (loss, gradient)
+        starting where the last stage ended (one stage: a plain full-batch fit; earlier stages on a
+        `share` of the examples make cheap first iterations; the share weighs the time left). `set_flat(flat)`
+        puts a flat vector into the model, for each validation check (`check()`: the model's
+        validation accuracy as it stands) and for the result. Sets the fit attributes that
+        `training_record` reports."""
         score = None
         if check is not None:
             def score(flat):
                 set_flat(flat)
                 return check()
-        total, done, history, seconds, flat = sum(n for _, n in stages), 0, [], 0.0, x0
+        stages = [(stage[0], stage[1], stage[2] if len(stage) > 2 else 1.0) for stage in stages]
+        total, done, history, seconds, flat = sum(n for _, n, _ in stages), 0, [], 0.0, x0
+        work_before = [sum(n * w for _, n, w in stages[:i]) for i in range(len(stages))]
+        all_work = sum(n * w for _, n, w in stages)
 
-        def whole_fit(info: dict) -> dict:  # seconds and time left counted over the whole fit, not the stage
-            elapsed, it = seconds + info["seconds"], info["iteration"]
-            return {**info, "seconds": elapsed, "eta_seconds": elapsed / it * (total - it)}
+        def whole_fit(info: dict, stage: int) -> dict:  # seconds and time left over the whole fit
+            elapsed, share = seconds + info["seconds"], stages[stage][2]
+            work = work_before[stage] + (info["iteration"] - done_before[stage]) * share
+            return {**info, "seconds": elapsed, "eta_seconds": elapsed / max(work, 1e-9) * (all_work - work)}
 
-        for objective, iterations in stages:
+        done_before = []
+        for stage, (objective, iterations, _) in enumerate(stages):
+            done_before.append(done)
             result = lbfgs.minimise(objective, flat, max_iter=iterations, memory=self.memory, tol=self.tol,
                                     score=score, eval_every=self.eval_every, patience=self.patience,
-                                    progress=(lambda info: progress(whole_fit(info))) if progress else None,
+                                    progress=(lambda info, s=stage: progress(whole_fit(info, s))) if progress else None,
                                     counted_from=done, of=total)
-            history += [whole_fit(entry) for entry in result.history]
+            history += [whole_fit(entry, stage) for entry in result.history]
             flat, done, seconds = result.flat, done + result.n_iter, seconds + result.seconds
         set_flat(flat)
         self.n_iter_, self.history_, self.stop_reason_ = done, history, result.stop_reason

@@ -180,8 +180,8 @@ class ConvFeatures(Model):
                 return cost, pack(grads)
             return objective
 
-        stages = [(objective_on(np.sort(rng.choice(len(F), max(1, int(share * len(F))), replace=False))), int(n))
-                  for share, n in self.warmup]
+        stages = [(objective_on(np.sort(rng.choice(len(F), max(1, int(share * len(F))), replace=False))), int(n),
+                   share) for share, n in self.warmup]
         stages.append((objective_on(None), self.max_iter))
         self.heads_.append(None)
 
@@ -190,7 +190,9 @@ class ConvFeatures(Model):
 
         def counted(info):  # one count of iterations across the heads, for the progress line
             total = info["max_iter"]
-            progress({**info, "iteration": head * total + info["iteration"], "max_iter": self.heads * total})
+            later_heads = (self.heads - head - 1) * (info["seconds"] + info["eta_seconds"])
+            progress({**info, "iteration": head * total + info["iteration"], "max_iter": self.heads * total,
+                      "eta_seconds": info["eta_seconds"] + later_heads})
 
         self._minimise(stages, self._initial_head(head), set_flat, len(F), check,
                        counted if progress and self.heads > 1 else progress)

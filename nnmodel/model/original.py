@@ -5,6 +5,7 @@ Theta1 is (hidden, 785) and Theta2 is (10, hidden + 1), bias column first, as np
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +64,22 @@ def load_thetas(folder: str | os.PathLike, n_inputs: int = 784, n_classes: int =
     thetas = []
     for name in ("Theta1.txt", "Theta2.txt"):
         path = folder / name
+        if path.is_dir():
+            raise ModelFileError(f"{path}: is a folder, not the original project's {name}")
         try:
-            theta = np.loadtxt(path, ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file: said below, in one line
+                theta = np.loadtxt(path, ndmin=2)
         except FileNotFoundError:
             raise ModelFileError(f"{path}: no such file (expected the original project's {name})") from None
+        except UnicodeDecodeError:
+            raise ModelFileError(f"{path}: not a numeric text matrix (not text)") from None
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except ValueError as exc:
             raise ModelFileError(f"{path}: not a numeric text matrix ({str(exc).splitlines()[0]})") from None
+        if theta.size == 0:
+            raise ModelFileError(f"{path}: is empty (expected the original project's {name})")
         if not np.all(np.isfinite(theta)):
             raise ModelFileError(f"{path}: holds non-finite values")
         thetas.append(theta)
