@@ -288,3 +288,34 @@ def test_explain_names_the_file_or_the_option_in_one_line(tmp_path, registered_a
         f"error: --out {tmp_path / 'pictures'}: is a folder; give the picture's file name "
         f"(e.g. {tmp_path / 'pictures' / 'why.png'})")
     assert list((tmp_path / "pictures").iterdir()) == []
+
+
+@pytest.mark.slow  # trains through the real flow
+def test_everything_written_follows_the_umask(tmp_path, server_env, link_prepared, mnist_raw):
+    """A team sharing an artifacts folder through a group (umask 002) can read and write what any of
+    them made: models, reports, runs, feedback, predictions."""
+    from PIL import Image
+
+    artifacts = tmp_path / "artifacts"
+    before = os.umask(0o002)
+    try:
+        link_prepared(artifacts)
+    finally:
+        os.umask(before)
+    linked = set(artifacts.rglob("*"))  # copies of the prepared layers, with their own modes
+    shared = {"preexec_fn": lambda: os.umask(0o002)}
+    art = ["--artifacts", str(artifacts)]
+    done = run_digits([*art, "train", "--family", "logistic", "--maxiter", "3", "-q"], env=server_env, **shared)
+    assert done.returncode == 0, done.stderr
+    Image.fromarray(255 - mnist_raw.test_images[0]).save(tmp_path / "seven.png")
+    done = run_digits([*art, "feedback", "add", str(mnist_raw.test_labels[0]), str(tmp_path / "seven.png")],
+                      **shared)
+    assert done.returncode == 0, done.stderr
+    done = run_digits([*art, "predict", str(tmp_path / "seven.png"), "--out", str(tmp_path / "out.csv")],
+                      env=server_env, **shared)
+    assert done.returncode == 0, done.stderr
+    made = [p for p in [*artifacts.rglob("*"), tmp_path / "out.csv"] if p not in linked]
+    assert any(p.name == "model.npz" for p in made) and any("feedback" in p.parts for p in made)
+    closed = [f"{p.relative_to(tmp_path)} {oct(p.stat().st_mode & 0o777)}" for p in made
+              if p.stat().st_mode & 0o777 != (0o775 if p.is_dir() else 0o664)]
+    assert closed == [], "\n".join(closed)

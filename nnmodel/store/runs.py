@@ -114,7 +114,7 @@ def record_finished(layout: Layout, entry: dict) -> dict:
     line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
     with atomic.storage_errors(layout.run_history):
         layout.runs.mkdir(parents=True, exist_ok=True)
-        fd = os.open(layout.run_history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(layout.run_history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # less the umask
         try:
             os.write(fd, line)
         finally:
