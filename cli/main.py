@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 
-from cli import data, explain, feedback, gui, models, predict, prefect_env, runs, schedule, server, train
+from cli import data, explain, feedback, gui, lifeline, models, predict, prefect_env, runs, schedule, server, train
 from cli import options as o
 from nnmodel.errors import DigitsError
 from nnmodel.progress import say
@@ -19,6 +19,7 @@ from nnmodel.store.runs import record_crashed_runs
 
 COMMAND_GROUPS = (data, train, models, predict, explain, gui, feedback, schedule, runs, server)
 USES_A_SERVER = ("schedule", "runs")  # besides the commands that run flows
+STARTS_NO_CHILDREN = ("server", "models", "runs", "feedback", "explain", "gui")  # (`server start` detaches its own)
 WRITES_ARTIFACTS = ("data", "train", "evaluate", "schedule", "feedback")  # checked writable before any work
 EPILOG = """\
 artifacts live under --artifacts DIR, else $DIGITS_HOME, else ./artifacts:
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     prefect_env.configure(args.verbose)
     prefect_env.reap_orphaned_temporary_servers()
+    if args.command not in STARTS_NO_CHILDREN:
+        lifeline.start()  # what this command starts (a temporary server, pools) ends with it
     try:
         args.layout.remove_stale()  # what killed commands left: temporary files, runs never finished
         record_crashed_runs(args.layout)

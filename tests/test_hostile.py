@@ -3,7 +3,9 @@ not ours, servers that die under a command, kills at awkward moments, bombs, odd
 file or option and the problem in one line, leaves nothing behind and never touches what is not ours."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -93,7 +95,6 @@ def test_server_stop_never_signals_a_process_that_is_not_ours(tmp_path):
     """A stale record whose pid now belongs to an unrelated process (here a `sleep` in its own
     session): stop leaves that process alone, clears the record and says so."""
     import json
-    import signal
 
     home = tmp_path / "home"
     home.mkdir()
@@ -319,3 +320,55 @@ def test_everything_written_follows_the_umask(tmp_path, server_env, link_prepare
     closed = [f"{p.relative_to(tmp_path)} {oct(p.stat().st_mode & 0o777)}" for p in made
               if p.stat().st_mode & 0o777 != (0o775 if p.is_dir() else 0o664)]
     assert closed == [], "\n".join(closed)
+
+
+def session_processes(session: int) -> dict[int, str]:
+    """{pid: command line} of the live processes in `session` (Linux /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != b"Z":
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    found[int(entry)] = fh.read().replace(b"\0", b" ").decode(errors="replace")[:400]
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_a_kill_9_of_the_command_alone_takes_its_children_with_it(tmp_path, registered_artifacts, mnist_raw):
+    """The temporary Prefect server, the pool and its forkserver end with the command that started
+    them, even when only that command is killed (not its group)."""
+    import time
+
+    from nnmodel.batch import parts
+    from tests.helpers.data import write_digits
+    from tests.helpers.processes import DIGITS, without_prefect_settings
+
+    folder = tmp_path / "many"
+    write_digits(folder, mnist_raw.test_images[:3000])
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "predict", str(folder), "--out",
+                             str(out), "--chunk-size", "50", "--workers", "2"],
+                            env=without_prefect_settings(), stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(list(parts.parts_dir(out).glob("part-*.csv"))) < 3:
+            time.sleep(0.05)
+        time.sleep(1)  # the watcher looks every half second
+        children = {pid: cmd for pid, cmd in session_processes(proc.pid).items() if pid != proc.pid}
+        assert any("prefect.server" in cmd for cmd in children.values()), children
+        assert any("forkserver" in cmd for cmd in children.values()), children
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and set(children) & set(session_processes(proc.pid)):
+            time.sleep(0.2)
+        left = {pid: cmd for pid, cmd in session_processes(proc.pid).items() if pid in children}
+        assert left == {}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
