@@ -31,7 +31,7 @@ def run(args) -> int:
     data_flow = prefect_env.import_flows("data").data_flow
     prepare = args.data_command == "prepare"
     say(f"digits data {args.data_command}: source={args.source} -> {args.layout.root}")
-    with prefect_env.quiet_flow_settings():
+    with prefect_env.flow_settings():
         folder = prefect_env.run_flow(
             data_flow, str(args.layout.root), source=args.source, dataset_name=args.dataset_name,
             base_url=args.base_url, validation_size=getattr(args, "validation_size", 5000),

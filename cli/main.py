@@ -10,8 +10,23 @@ import contextlib
 import os
 import sys
 
-from cli import data, explain, feedback, gui, lifeline, models, predict, prefect_env, runs, schedule, server, train
+from cli import (
+    data,
+    explain,
+    feedback,
+    gui,
+    lifeline,
+    models,
+    predict,
+    prefect_env,
+    runs,
+    schedule,
+    server,
+    server_watch,
+    train,
+)
 from cli import options as o
+from cli.local_server import answers
 from nnmodel.errors import DigitsError
 from nnmodel.progress import say
 from nnmodel.store.layout import Layout
@@ -70,15 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     prefect_env.reap_orphaned_temporary_servers()
     if args.command not in STARTS_NO_CHILDREN:
         lifeline.start()  # what this command starts (a temporary server, pools) ends with it
+    api = None
     try:
         args.layout.remove_stale()  # what killed commands left: temporary files, runs never finished
         record_crashed_runs(args.layout)
         if args.command in WRITES_ARTIFACTS:
             args.layout.check_writable()
         if args.runs_flows or args.command in USES_A_SERVER:
-            prefect_env.use_recorded_server()
+            api = prefect_env.use_recorded_server()
         if args.runs_flows:
             prefect_env.check_api()
+        if api and answers(api):
+            server_watch.watch(api)  # a server that goes away ends the command in one line
         with pixel_limit_of(args):
             status = args.handler(args)
         sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
@@ -89,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return closed_pipe()
     except (DigitsError, ConnectionError) as exc:
+        if server_watch.server_gone():
+            server_watch.end(api)
         say(f"error: {exc}")
         return 1
     except OSError as exc:  # a system fault outside our writers: still one line, naming the path
         say(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1
     except Exception as exc:  # a bug: one line here, the traceback with -v
+        if server_watch.server_gone():  # not a bug: the server's client gave up
+            server_watch.end(api)
         if args.verbose:
             raise
         say(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from cli import options as o
-from cli import prefect_env
+from cli import prefect_env, server_watch
 from nnmodel.errors import SetupError
 from nnmodel.progress import say
 
@@ -120,7 +121,10 @@ def run(args) -> int:
         workers = args.workers or os.cpu_count() or 1
         processes = 0 if args.dask or workers <= 1 else workers
         say(f"digits predict: {named_inputs(args.folders)} with model {model_dir.name} -> {out}")
-        with local_pool(processes), prefect_env.quiet_flow_settings():
+        began = time.time()
+        server_watch.note(lambda: f"{out} is whole" if out.exists() and out.stat().st_mtime >= began else
+                          f"the rows classified so far are kept: the same command with --resume finishes {out}")
+        with local_pool(processes), prefect_env.flow_settings():
             summary = prefect_env.run_flow(
                 predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
                 [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,

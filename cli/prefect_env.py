@@ -38,6 +38,15 @@ def configure(verbose: int = 0) -> None:
     os.environ["DIGITS_VERBOSE"] = str(verbose)
 
 
+def _lost_server(exc: BaseException | None) -> bool:
+    """Whether an exception is a client's failure to reach the API (said by cli.server_watch)."""
+    while exc is not None:
+        if type(exc).__module__.startswith(("httpx", "httpcore")) or isinstance(exc, ConnectionError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class _HideExpectedFailures:
     """Console filter: a failed run caused by a DigitsError is reported by the CLI in one line, so the
     run loggers' ERROR records for it (state lines and tracebacks) stay off the terminal. They still
@@ -47,7 +56,7 @@ class _HideExpectedFailures:
         if record.levelno < 40 or not record.name.startswith(_QUIET_LOGGERS):
             return True
         if record.exc_info:
-            return not isinstance(record.exc_info[1], DigitsError)
+            return not isinstance(record.exc_info[1], DigitsError) and not _lost_server(record.exc_info[1])
         return "Failed(" not in record.getMessage()
 
 
@@ -59,6 +68,11 @@ def quiet_console() -> None:
         return
     # "Still processing items" at exit: events still flushing to the temporary server, not a fault.
     logging.getLogger("EventsWorker").setLevel(logging.ERROR)
+    # A server that went away is said in one line (cli.server_watch), not by each of Prefect's
+    # clients in turn: the events client's warnings, its workers' failures, the log handler's errors.
+    logging.getLogger("prefect.events.clients").setLevel(logging.ERROR)
+    logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)
+    logging.raiseExceptions = False
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
             handler.addFilter(_HideExpectedFailures())
@@ -95,11 +109,46 @@ def check_api(timeout: float = 3.0) -> str | None:
     return url
 
 
-def quiet_flow_settings():
-    """Context manager: Prefect settings for short CLI flows (no 1 s heartbeat wait at the end)."""
+HEARTBEAT_SECONDS = 30      # runs on a kept server tell it they are alive this often ...
+ZOMBIE_AFTER = 90           # ... and one silent this long is marked Crashed (an automation on the server)
+
+
+def flow_settings():
+    """Context manager: Prefect settings for the command's flows. On a kept server, heartbeats, so
+    that a run whose command died (or lost the server) is marked Crashed by the zombie rule; on a
+    temporary server, none (no 1 s wait for the heartbeat thread at the end)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    kept = bool(os.environ.get("PREFECT_API_URL", "").strip())
+    if kept:
+        ensure_zombie_automation()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: HEARTBEAT_SECONDS if kept else None})
+
+
+def ensure_zombie_automation() -> None:
+    """The server-side automation that marks a run Crashed when its heartbeats stop (Prefect's
+    documented "zombie" rule; created once per server)."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    name = "digits-crash-silent-runs"
+    try:
+        Automation.read(name=name)
+        return
+    except ValueError:
+        pass
+    Automation(name=name, trigger=EventTrigger(
+        after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.*"},
+        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+        for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+        within=timedelta(seconds=ZOMBIE_AFTER)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="Flow run marked as crashed: no heartbeat "
+                                    f"for {ZOMBIE_AFTER} s (its process died?).")]).create()
 
 
 RECORDED_SERVER_TIMEOUT = 5.0  # seconds: a busy server can be slow to answer; a gone one refuses at once

@@ -16,8 +16,6 @@ from nnmodel.errors import SetupError
 from nnmodel.progress import say
 from nnmodel.store.runs import started_by
 
-HEARTBEAT_SECONDS = 30      # served runs tell the server they are alive this often ...
-ZOMBIE_AFTER = 90           # ... and one silent this long is marked Crashed (an automation on the server)
 HELP = """\
 needs a Prefect server (runs, reports and artifacts then show in its UI):
   digits server start                                           # once; UI at http://127.0.0.1:4200
@@ -105,29 +103,6 @@ def feedback_trigger(args):
         threshold=args.on_feedback, within=timedelta(seconds=args.within))
 
 
-def ensure_zombie_automation() -> None:
-    """The server-side automation that marks a served run Crashed when its heartbeats stop (created once)."""
-    from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
-
-    name = "digits-crash-silent-runs"
-    try:
-        Automation.read(name=name)
-        return
-    except ValueError:
-        pass
-    Automation(name=name, trigger=EventTrigger(
-        after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.*"},
-        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-        for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
-        within=timedelta(seconds=ZOMBIE_AFTER)),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="Flow run marked as crashed: no heartbeat "
-                                    f"for {ZOMBIE_AFTER} s (its process died?).")]).create()
-
-
 FINISHED = {"COMPLETED": "finished", "FAILED": "failed", "CRASHED": "crashed", "CANCELLED": "was cancelled"}
 
 
@@ -200,7 +175,7 @@ def run(args) -> int:
     if api is None:
         raise SetupError("digits schedule needs a Prefect server: `digits server start` runs one "
                          "(see digits schedule --help)")
-    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(HEARTBEAT_SECONDS)  # before Prefect is imported
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(prefect_env.HEARTBEAT_SECONDS)  # before Prefect
     training_flow = prefect_env.import_flows("training").training_flow
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
@@ -208,7 +183,7 @@ def run(args) -> int:
     triggers = [feedback_trigger(args)] if args.on_feedback else []
     if triggers:
         when += f"; after {args.on_feedback} new labelled images within {args.within:g} s"
-    ensure_zombie_automation()
+    prefect_env.ensure_zombie_automation()
     ui = api.rstrip("/").removesuffix("/api")
     say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, artifacts {args.layout.root}")
     say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving"

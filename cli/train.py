@@ -92,7 +92,7 @@ def run_train(args) -> int:
     which = f"family {args.family}" if args.family else f"preset {args.preset}"
     say(f"digits train: {which}, source {args.source} -> {args.layout.root}")
     started = time.perf_counter()
-    with prefect_env.quiet_flow_settings():
+    with prefect_env.flow_settings():
         decision = prefect_env.run_flow(
             training_flow, **flow_parameters(args), source=args.source, dataset_name=args.dataset_name,
             base_url=args.base_url, validation_size=args.validation_size, split_seed=args.split_seed,
@@ -155,7 +155,7 @@ def run_evaluate(args) -> int:
         data_dir = None
     evaluation_flow = prefect_env.import_flows("training").evaluation_flow
     name = f"evaluate-{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with prefect_env.quiet_flow_settings():
+    with prefect_env.flow_settings():
         folder = prefect_env.run_flow(evaluation_flow, str(args.layout.root), str(model_dir), data_dir,
                                       dataset_name=meta.get("data", {}).get("dataset", "mnist"), report_name=name,
                                       labelled=str(Path(args.labelled).resolve()) if args.labelled else None)

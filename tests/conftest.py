@@ -35,7 +35,7 @@ def prefect_harness():
     """Real Prefect flows against a fresh temporary API server and database for the session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120), prefect_env.quiet_flow_settings():
+    with prefect_test_harness(server_startup_timeout=120), prefect_env.flow_settings():
         yield
 
 

@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from tests.helpers.processes import run_digits
+from tests.helpers.processes import free_port, run_digits
 
 
 def gzip_bomb(path, claims: tuple[int, ...], inflates_to: int) -> None:
@@ -372,3 +372,55 @@ def test_a_kill_9_of_the_command_alone_takes_its_children_with_it(tmp_path, regi
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow  # waits for the server's zombie rule (90 s)
+def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registered_artifacts, mnist_raw):
+    """A server killed (kill -9) in the middle of a predict: the CSV is still whole, the command ends
+    within seconds with one line saying the server went away (no traceback, no retries in the
+    background), and no process of it is left. Once the server is back, the run it left RUNNING is
+    marked Crashed (its heartbeats stopped)."""
+    import csv
+    import json
+    import time
+
+    from nnmodel.batch import parts
+    from tests.helpers.data import write_digits
+    from tests.helpers.processes import DIGITS, api_post, digits_server, wait_for
+
+    folder = tmp_path / "many"
+    write_digits(folder, mnist_raw.test_images[:2000])
+    out = tmp_path / "out.csv"
+    port = free_port()
+    with digits_server(tmp_path / "home", port) as (api, env):
+        server_pid = json.loads((tmp_path / "home" / "digits-server.json").read_text())["pid"]
+        proc = subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "predict", str(folder), "--out",
+                                 str(out), "--chunk-size", "50", "--workers", "1"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(list(parts.parts_dir(out).glob("part-*.csv"))) < 2:
+                time.sleep(0.05)
+            os.killpg(os.getpgid(server_pid), signal.SIGKILL)
+            killed = time.monotonic()
+            _, stderr = proc.communicate(timeout=90)
+            took = time.monotonic() - killed
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1 and took < 15, (took, stderr)
+    said = [line for line in stderr.splitlines() if not line.startswith(("digits predict:", "  classified"))]
+    assert said == [f"error: the Prefect server at {api} went away during this command (stopped or killed?); "
+                    f"{out} is whole; its run will show as crashed once a server is back (`digits server start`)"]
+    with open(out, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 2000
+    time.sleep(1)  # the lifeline's last look
+    assert session_processes(proc.pid) == {}
+
+    with digits_server(tmp_path / "home", port):  # the same server (database) again
+        def run_state():
+            [run] = api_post(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["digits-predict"]}}})
+            return run["state"]["type"]
+        assert run_state() == "RUNNING"
+        assert wait_for(lambda: run_state() == "CRASHED", 150, "the zombie rule to mark the run crashed")
