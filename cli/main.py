@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 
 from cli import (
     data,
@@ -23,6 +24,7 @@ from cli import (
     schedule,
     server,
     server_watch,
+    stopping,
     train,
 )
 from cli import options as o
@@ -76,9 +78,18 @@ def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM and SIGHUP stop a command as Ctrl-C does, so its cleanup runs; one that comes
+        # before the command is known is acted on once it is (below, where it is tidied for)
+        stopping.install(held=True)
+    try:
+        args = build_parser().parse_args(argv)
+    except BaseException:  # --help, a bad option: the command ends here
+        stopping.release(quietly=True)
+        raise
     args.layout = Layout.locate(args.artifacts)
     if args.layout.root.exists() and not args.layout.root.is_dir():
+        stopping.release(quietly=True)
         say(f"error: --artifacts {args.layout.root}: is a file, not a folder")
         return 1
     prefect_env.configure(args.verbose)
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         lifeline.start()  # what this command starts (a temporary server, pools) ends with it
     api = None
     try:
+        stopping.release()
         args.layout.remove_stale()  # what killed commands left: temporary files, runs never finished
         record_crashed_runs(args.layout)
         if args.command in WRITES_ARTIFACTS:
@@ -102,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
         return status
     except KeyboardInterrupt:
-        say("interrupted: nothing half-written was kept")
-        return 130
+        if getattr(args, "on_interrupt", None):
+            return args.on_interrupt(args)
+        say(f"interrupted ({stopping.describe()}): nothing half-written was kept")
+        return stopping.status()
     except BrokenPipeError:
         return closed_pipe()
     except (DigitsError, ConnectionError) as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import threading
 from datetime import timedelta
 
 from cli import options as o
-from cli import prefect_env
+from cli import prefect_env, stopping
 from cli.train import check_feedback, check_recipe, flow_parameters
 from nnmodel.errors import SetupError
 from nnmodel.progress import say
@@ -74,7 +75,7 @@ def register(commands) -> None:
                           help="leave the deployment active when serving stops (default: pause it)")
     schedule.add_argument("--name", default="scheduled-retrain", help="deployment name (default scheduled-retrain)")
     o.add(schedule, *o.RECIPE_OPTIONS, o.FEEDBACK, o.NO_FEEDBACK)
-    schedule.set_defaults(handler=run, runs_flows=False)
+    schedule.set_defaults(handler=run, runs_flows=False, on_interrupt=interrupted)
 
 
 def schedules_for(args) -> tuple[list, str]:
@@ -147,22 +148,44 @@ class RunReporter(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(10)
+        if self.ident is not None:  # started (a stop can come between creating and starting it)
+            self.join(10)
         if self.seen is not None:
             self.poll()  # what ended in the last moments
 
 
-def pause_deployment(name: str) -> bool:
-    """Pause the deployment digits-train/<name> on the server; False when it cannot be found."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+def pause_deployment(api: str, name: str) -> bool:
+    """Pause the deployment digits-train/<name> on the server at `api` (its REST API: no Prefect
+    import, so it works at any moment, even mid-import); False when it is not there."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
 
+    base = api.rstrip("/")
     try:
-        with get_client(sync_client=True) as client:
-            client.pause_deployment(client.read_deployment_by_name(f"digits-train/{name}").id)
-    except ObjectNotFound:
-        return False
-    return True
+        with urllib.request.urlopen(f"{base}/deployments/name/digits-train/{urllib.parse.quote(name)}",
+                                    timeout=10) as response:
+            deployment = json.loads(response.read())
+        request = urllib.request.Request(f"{base}/deployments/{deployment['id']}", method="PATCH",
+                                         data=b'{"paused": true}', headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+
+
+def interrupted(args) -> int:
+    """Stopped (Ctrl-C, SIGTERM, SIGHUP) before `run` could handle it: pause the deployment all the
+    same (unless --keep-schedule), if a server answers."""
+    from cli.local_server import answers, api_url
+
+    api = api_url()
+    paused = bool(api) and answers(api) and not args.keep_schedule and pause_deployment(api, args.name)
+    say(f"serving interrupted ({stopping.describe()}) before it began; deployment digits-train/{args.name} "
+        + ("paused: no run starts until `digits schedule` serves it again" if paused else "left as it was"))
+    return stopping.status()
 
 
 def run(args) -> int:
@@ -176,22 +199,23 @@ def run(args) -> int:
         raise SetupError("digits schedule needs a Prefect server: `digits server start` runs one "
                          "(see digits schedule --help)")
     os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(prefect_env.HEARTBEAT_SECONDS)  # before Prefect
-    training_flow = prefect_env.import_flows("training").training_flow
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    how, reporter = "stopped", None
+    try:  # from here on, however serving stops (Ctrl-C, SIGTERM, an error), the deployment is paused
+        training_flow = prefect_env.import_flows("training").training_flow
+        from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-    schedules, when = schedules_for(args)
-    triggers = [feedback_trigger(args)] if args.on_feedback else []
-    if triggers:
-        when += f"; after {args.on_feedback} new labelled images within {args.within:g} s"
-    prefect_env.ensure_zombie_automation()
-    ui = api.rstrip("/").removesuffix("/api")
-    say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, artifacts {args.layout.root}")
-    say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving"
-        f"{'; the deployment stays active' if args.keep_schedule else ' and pauses the deployment'})")
-    reporter = RunReporter(api, args.name)
-    reporter.start()
-    how = "stopped"
-    try:
+        schedules, when = schedules_for(args)
+        triggers = [feedback_trigger(args)] if args.on_feedback else []
+        if triggers:
+            when += f"; after {args.on_feedback} new labelled images within {args.within:g} s"
+        prefect_env.ensure_zombie_automation()
+        ui = api.rstrip("/").removesuffix("/api")
+        say(f"serving deployment digits-train/{args.name}: {when}, preset {args.preset}, "
+            f"artifacts {args.layout.root}")
+        say(f"runs, reports and artifacts: {ui}/deployments (Ctrl-C stops serving"
+            f"{'; the deployment stays active' if args.keep_schedule else ' and pauses the deployment'})")
+        reporter = RunReporter(api, args.name)
+        reporter.start()
         training_flow.serve(
             name=args.name, schedules=schedules, triggers=triggers, tags=[args.family or args.preset],
             parameters={**flow_parameters(args), "show_progress": False},
@@ -199,12 +223,15 @@ def run(args) -> int:
             print_starting_message=False, pause_on_shutdown=not args.keep_schedule,  # the server limits runs
             description="Retrain with feedback on a schedule or on new feedback; champion/challenger promotion")
     except KeyboardInterrupt:
-        how = "interrupted (Ctrl-C)"
+        how = f"interrupted ({stopping.describe()})"
+    except SystemExit:  # Prefect's own SIGTERM handler, before its runner had started
+        how = "interrupted (SIGTERM)"
     finally:
-        reporter.stop()
+        if reporter is not None:
+            reporter.stop()
         # whenever serving stopped (even before Prefect's own handler was in place): pause, unless kept
-        paused = not args.keep_schedule and pause_deployment(args.name)
+        paused = not args.keep_schedule and pause_deployment(api, args.name)
     state = "paused: no run starts until `digits schedule` serves it again" if paused else \
         "left active: its runs wait for the next `digits schedule`" if args.keep_schedule else "not found on the server"
     say(f"serving {how}; deployment digits-train/{args.name} {state}")
-    return 130 if how.startswith("interrupted") else 0
+    return stopping.status() if how.startswith("interrupted") else 0

@@ -1,6 +1,7 @@
 """Scheduled retrains on a real `prefect server`, feedback folding and champion/challenger promotion."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -180,3 +181,62 @@ def test_a_cron_schedule_keeps_its_time_zone(prefect_server, tmp_path):
     assert all((t.weekday(), t.hour, t.minute) == (6, 3, 0) for t in paris)
     assert {t.utcoffset().total_seconds() / 3600 for t in starts} == {0}  # reported in UTC
     assert {t.astimezone(ZoneInfo("UTC")).hour for t in starts} == {1, 2}
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether process `pid` has a handler for `sig` installed (Linux /proc/<pid>/status SigCgt)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+    return bool(caught >> (sig - 1) & 1)
+
+
+@pytest.mark.slow
+def test_a_schedule_stopped_at_any_moment_leaves_its_deployment_paused(prefect_server, tmp_path):
+    """SIGTERM as soon as the command can catch it (before Prefect is even imported), and again just
+    as serving begins: each time the deployment, left active by an earlier `--keep-schedule`, ends
+    up paused, with one line saying how serving stopped and no traceback."""
+    env = dict(os.environ, PREFECT_API_URL=prefect_server)
+    args = ("--artifacts", str(tmp_path / "artifacts"), "schedule", "--interval", "3600", "--name", "stop-early")
+    query = {"deployments": {"name": {"any_": ["stop-early"]}}}
+
+    kept = digits_cmd(*args, "--keep-schedule", env=env)
+    try:
+        deployment = wait_for(lambda: api_post(prefect_server, "/deployments/filter", query), 120,
+                              "the deployment to be created", kept)[0]
+    finally:
+        os.killpg(kept.pid, signal.SIGTERM)
+        _, err = kept.communicate(timeout=30)
+    assert err.strip().splitlines()[-1].endswith("left active: its runs wait for the next `digits schedule`"), err
+
+    def stopped_when(ready) -> str:
+        api_call_patch(prefect_server, deployment["id"], paused=False)
+        serve = digits_cmd(*args, env=env)
+        try:
+            wait_for(lambda: ready(serve), 120, "the moment to stop it", serve)
+            serve.send_signal(signal.SIGTERM)
+            _, err = serve.communicate(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(serve.pid, signal.SIGKILL)
+        [now] = api_post(prefect_server, "/deployments/filter", query)
+        assert now["paused"], err
+        assert serve.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+        return err.strip().splitlines()[-1]
+
+    first = stopped_when(lambda p: catches(p.pid, signal.SIGTERM))  # the first instant it can
+    assert re.fullmatch(r"serving interrupted \(SIGTERM\)( before it began)?; deployment digits-train/stop-early "
+                        r"paused: no run starts until `digits schedule` serves it again", first), first
+    said = stopped_when(lambda p: p.stderr.readline().startswith("serving deployment"))  # just as serving begins
+    assert said.startswith("serving ") and "deployment digits-train/stop-early paused" in said
+
+
+def api_call_patch(api: str, deployment_id: str, **fields) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{api}/deployments/{deployment_id}", method="PATCH",
+                                     data=json.dumps(fields).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10):
+        pass
