@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -221,10 +222,22 @@ def test_killed_training_leaves_no_partial_model(tmp_path, sig):
     listed = run_digits(["--artifacts", str(root), "runs"], env={"PREFECT_HOME": env["PREFECT_HOME"]})
     assert run["outcome"] in listed.stdout
     assert not list(root.rglob("*.partial")) and not (root / "runs" / run["run"]).exists()
-    # a kill -9 leaves the command's temporary Prefect server behind; the next command stops it
-    if sig == signal.SIGKILL:
-        assert temporary_servers_of(env["PREFECT_HOME"]), "expected the killed command's server to be left over"
-    assert wait_for(lambda: not temporary_servers_of(env["PREFECT_HOME"]) or _run_digits(root, env), 60,
+    # even a kill -9 takes the command's temporary Prefect server with it (its lifeline)
+    assert wait_for(lambda: not temporary_servers_of(env["PREFECT_HOME"]), 15, "the temporary server to end")
+
+
+def test_the_next_command_stops_a_temporary_server_an_older_version_left(tmp_path):
+    """A temporary Prefect server whose command died without a lifeline (an older version of digits)
+    runs on, re-parented, serving nobody: the next command stops it."""
+    env = without_prefect_settings()
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    orphan = ("import os\n"
+              "from prefect.server.api.server import SubprocessASGIServer\n"
+              "SubprocessASGIServer().start()\n"
+              "os._exit(0)  # gone without stopping it, as a kill -9 would\n")
+    subprocess.run([sys.executable, "-c", orphan], env=env, timeout=120, check=True)
+    assert temporary_servers_of(env["PREFECT_HOME"]), "expected the server to be left over"
+    assert wait_for(lambda: not temporary_servers_of(env["PREFECT_HOME"]) or _run_digits(tmp_path / "art", env), 60,
                     "the orphaned temporary server to be stopped")
 
 
