@@ -14,6 +14,7 @@ import urllib.request
 from nnmodel.errors import DigitsError, SetupError
 
 _QUIET_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+_CLIENT_LOGGERS = ("prefect.events.clients", "prefect._internal.concurrency")  # retries, workers that gave up
 
 
 def configure(verbose: int = 0) -> None:
@@ -53,6 +54,8 @@ class _HideExpectedFailures:
     reach the Prefect API and UI. Unexpected exceptions keep their tracebacks."""
 
     def filter(self, record) -> bool:
+        if record.name.startswith(_CLIENT_LOGGERS):  # a lost server is said in one line (cli.server_watch)
+            return False
         if record.levelno < 40 or not record.name.startswith(_QUIET_LOGGERS):
             return True
         if record.exc_info:
@@ -69,9 +72,7 @@ def quiet_console() -> None:
     # "Still processing items" at exit: events still flushing to the temporary server, not a fault.
     logging.getLogger("EventsWorker").setLevel(logging.ERROR)
     # A server that went away is said in one line (cli.server_watch), not by each of Prefect's
-    # clients in turn: the events client's warnings, its workers' failures, the log handler's errors.
-    logging.getLogger("prefect.events.clients").setLevel(logging.ERROR)
-    logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)
+    # clients in turn (the console filter drops their records), nor by the log handler's errors.
     logging.raiseExceptions = False
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers.processes import DIGITS, parse_digits, run_digits, without_prefect_settings
+from tests.helpers.processes import DIGITS, parse_digits, run_digits, temporary_servers_of, without_prefect_settings
 
 
 def run(args, env=None, timeout=120):
@@ -127,23 +127,19 @@ def test_unresponsive_api_url_fails_fast(tmp_path):
     assert "is not reachable" in result.stderr and "timed out" in result.stderr
 
 
-def prefect_server_pids() -> set[str]:
-    lines = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    return {line.split()[0] for line in lines if "uvicorn" in line or "prefect server" in line}
 
 
 @pytest.mark.slow
 def test_data_prepare_command_end_to_end_is_quiet(tmp_path):
     clean = without_prefect_settings()
     clean["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    before = prefect_server_pids()
     result = subprocess.run(DIGITS + ["--artifacts", str(tmp_path / "art"), "data", "prepare"],
                             capture_output=True, text=True, timeout=300, env=clean)
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr and "Traceback" not in result.stderr
     assert "WARNING" not in result.stderr
     assert result.stdout.strip().startswith(str(tmp_path / "art" / "data" / "mnist-"))
-    assert prefect_server_pids() <= before  # the temporary server stopped with the command
+    assert temporary_servers_of(clean["PREFECT_HOME"]) == []  # the temporary server stopped with the command
 
 
 @pytest.mark.parametrize("command", [["runs"], ["models", "list"], ["feedback", "list"]])

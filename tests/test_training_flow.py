@@ -18,7 +18,7 @@ from nnmodel.model import modelfile, original
 from nnmodel.store.layout import Layout
 from nnmodel.store.registry import Registry
 from nnmodel.store.runs import read_runs
-from tests.helpers.processes import DIGITS, run_digits, wait_for, without_prefect_settings
+from tests.helpers.processes import DIGITS, run_digits, temporary_servers_of, wait_for, without_prefect_settings
 
 pytestmark = pytest.mark.slow
 
@@ -239,21 +239,6 @@ def test_the_next_command_stops_a_temporary_server_an_older_version_left(tmp_pat
     assert temporary_servers_of(env["PREFECT_HOME"]), "expected the server to be left over"
     assert wait_for(lambda: not temporary_servers_of(env["PREFECT_HOME"]) or _run_digits(tmp_path / "art", env), 60,
                     "the orphaned temporary server to be stopped")
-
-
-def temporary_servers_of(prefect_home: str) -> list[int]:
-    """PIDs of Prefect temporary servers started with this PREFECT_HOME."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                environ = (entry / "environ").read_bytes().split(b"\0")
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"create_app" in cmdline and f"PREFECT_HOME={prefect_home}".encode() in environ:
-                pids.append(int(entry.name))
-    return pids
 
 
 def _run_digits(root, env) -> bool:

@@ -151,3 +151,18 @@ def api_post(api: str, path: str, body: dict):
 def api_get(api: str, path: str):
     """GET from a Prefect server's REST API; the decoded answer."""
     return api_call(api, path)
+
+
+def temporary_servers_of(prefect_home: str) -> list[int]:
+    """PIDs of Prefect temporary servers started with this PREFECT_HOME."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"create_app" in cmdline and f"PREFECT_HOME={prefect_home}".encode() in environ:
+                pids.append(int(entry.name))
+    return pids
