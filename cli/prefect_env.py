@@ -28,7 +28,7 @@ def configure(verbose: int = 0) -> None:
         "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL" if verbose < 2 else "WARNING",
         "PREFECT_LOGGING_LOG_PRINTS": "false",
         "PREFECT_API_REQUEST_TIMEOUT": "10",
-        "PREFECT_CLIENT_MAX_RETRIES": "2",
+        "PREFECT_CLIENT_MAX_RETRIES": "8",  # a busy server (SQLite) answers 503 for a while
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
         "PREFECT_CLI_COLORS": "false",
     }

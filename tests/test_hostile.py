@@ -434,3 +434,32 @@ def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registe
         with open(out, newline="") as fh:
             assert [r["path"] for r in csv.DictReader(fh)] == [f"digit-{i:05d}.png" for i in range(4000)]
         assert wait_for(lambda: run_state() == "CRASHED", 150, "the zombie rule to mark the run crashed")
+
+
+@pytest.mark.slow  # eight commands at once on two cores
+def test_eight_commands_at_once_against_one_server(tmp_path, registered_artifacts, mnist_raw):
+    """Eight `digits predict` started together against one server (its SQLite database busy): each
+    finishes whole, and the server keeps all eight runs, completed."""
+    import csv
+
+    from tests.helpers.data import write_digits
+    from tests.helpers.processes import DIGITS, api_post, digits_server
+
+    folders = [tmp_path / f"in{i}" for i in range(8)]
+    for i, folder in enumerate(folders):
+        write_digits(folder, mnist_raw.test_images[i * 30:(i + 1) * 30])
+    with digits_server(tmp_path / "home") as (api, env):
+        procs = [subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "predict", str(folder),
+                                   "--out", str(tmp_path / f"out{i}.csv"), "--workers", "1"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i, folder in enumerate(folders)]
+        results = [(p, *p.communicate(timeout=300)) for p in procs]
+        for proc, _, stderr in results:
+            assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+            assert not [line for line in stderr.splitlines() if line.startswith(("error", "warning"))], stderr
+        runs = api_post(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["digits-predict"]}}})
+    for i in range(8):
+        with open(tmp_path / f"out{i}.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 30 and all(r["status"] in ("ok", "several_digits", "low_confidence") for r in rows)
+    assert len(runs) == 8 and {r["state"]["type"] for r in runs} == {"COMPLETED"}
