@@ -2,8 +2,6 @@
 and the evaluation flow."""
 from __future__ import annotations
 
-import time
-
 from prefect import flow, runtime
 from prefect.states import Completed
 
@@ -25,7 +23,8 @@ def training_run_name() -> str:
     """A flow run's name from its recipe and when it started: train-default-seed0-20261207-183000."""
     parameters = runtime.flow_run.parameters
     recipe = parameters.get("family") or parameters.get("preset") or "default"
-    return f"train-{recipe}-seed{parameters.get('seed') or 0}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = runtime.flow_run.scheduled_start_time.astimezone()  # local time, as the user reads it
+    return f"train-{recipe}-seed{parameters.get('seed') or 0}-{started.strftime('%Y%m%d-%H%M%S')}"
 
 
 def evaluation_run_name() -> str:

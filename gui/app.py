@@ -7,6 +7,7 @@ example, c/Escape clear, Ctrl+O open an image, [ and ] change the brush, i swaps
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import tkinter as tk
@@ -30,6 +31,7 @@ NUMBER_WIDTH = 3 * CANVAS         # the wider canvas of number mode (a few digit
 PREVIEW_SCALE = 4                 # the 28x28 preview is shown at 112x112
 BAR_WIDTH = 180
 LIVE_DELAY_MS = 15                # recognise at most this often while drawing
+WAKE_MS = 200                     # how soon Ctrl-C or SIGTERM closes the window
 IMAGE_TYPES = [("Images", "*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm"), ("All files", "*")]
 
 
@@ -423,5 +425,34 @@ def run(model: ViewerModel | None, feedback_dir: str | os.PathLike, model_help: 
     viewer.apply_inside()
     if open_path:
         viewer.open_image(open_path)
-    root.mainloop()
+    stopped = _stop_on_interrupt(root)
+    try:
+        root.mainloop()
+    finally:
+        with contextlib.suppress(tk.TclError):
+            root.destroy()
+    if stopped:
+        raise KeyboardInterrupt
     return 0
+
+
+def _stop_on_interrupt(root: tk.Tk) -> list:
+    """Let Ctrl-C and stopping signals end the window: Tk waits in C for the next event, so a tick every
+    WAKE_MS gives Python's signal handlers a moment to run; a KeyboardInterrupt raised in a callback
+    ends the main loop (Tk would only print it). The list returned fills when that happened."""
+    stopped: list = []
+    report = root.report_callback_exception
+
+    def report_or_stop(kind, value, trace):
+        if issubclass(kind, KeyboardInterrupt):
+            stopped.append(value)
+            root.quit()
+        else:
+            report(kind, value, trace)
+
+    def wake() -> None:
+        root.after(WAKE_MS, wake)
+
+    root.report_callback_exception = report_or_stop
+    wake()
+    return stopped

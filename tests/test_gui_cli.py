@@ -27,8 +27,10 @@ def wait_for_window(pattern: str, timeout: float = 20) -> str:
 
 
 def close(proc) -> str:
+    """SIGTERM closes the window within a moment, as `kill` or a service manager expects (status 143)."""
     proc.terminate()
     _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 128 + 15 and "interrupted (SIGTERM)" in err, (proc.returncode, err)
     return err
 
 

@@ -16,10 +16,35 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _end_group(proc: subprocess.Popen, wait: float = 10) -> None:
+    """Stop every process of Chromium's session (renderers, zygote, crash handler outlive the browser
+    and keep writing to the profile) and wait until they are gone."""
+    import os
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + wait / 2
+        try:
+            os.killpg(proc.pid, sig)
+            while time.monotonic() < deadline:
+                proc.poll()  # the browser itself, once reaped, leaves the group
+                os.killpg(proc.pid, 0)
+                time.sleep(0.05)
+        except ProcessLookupError:
+            return
+
+
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
-                              text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={profile}", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            _end_group(proc)
+            proc.wait()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def page_text(url: str, wait_ms: int = 15000, size: str = "1400,1000", timeout: float = 90) -> str:
@@ -42,7 +67,7 @@ class Browser:
     def __init__(self, size: str = "1400,1000"):
         import os
 
-        self._profile = tempfile.TemporaryDirectory()
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         to_chrome, self._send = os.pipe()
         self._read, from_chrome = os.pipe()
         def as_fds_3_and_4():  # in the child, before exec: its ends of the pipes become fds 3 and 4
@@ -53,7 +78,8 @@ class Browser:
         self._proc = subprocess.Popen(
             [chromium(), *FLAGS, f"--user-data-dir={self._profile.name}", f"--window-size={size}",
              "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=as_fds_3_and_4)
+            pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=as_fds_3_and_4,
+            start_new_session=True)
         os.close(to_chrome)
         os.close(from_chrome)
         self._buffer, self._id, self._session = b"", 0, None
@@ -112,12 +138,8 @@ class Browser:
     def close(self) -> None:
         import os
 
-        try:
-            self._proc.terminate()
-            self._proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(20)
+        _end_group(self._proc, wait=20)
+        self._proc.wait(20)
         for fd in (self._send, self._read):
             with contextlib.suppress(OSError):
                 os.close(fd)
