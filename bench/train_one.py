@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--maxiter", type=int)
     parser.add_argument("--dense", action="store_true", help="ours: dense input products (no sparse path)")
+    parser.add_argument("--save", metavar="DIR", help="ours: also save the fitted model (a model folder) here")
     args = parser.parse_args()
     data = prepared_data()
     X, y = splits.read_split(data / "train.parquet")
@@ -70,6 +71,10 @@ def main() -> None:
         accuracy = net.score
         iterations, examples = net.n_iter_, net.n_examples_
         others = {name: r.get("accuracy") for name, r in score_other_writers(net, data).items()}
+        if args.save:
+            from nnmodel.model import modelfile
+
+            modelfile.save_model(net, args.save, {"recipe": chosen})
     preset = (args.preset + (" (dense inputs)" if args.dense else "")) if args.impl == "ours" else "plain float64"
     print(json.dumps({"impl": args.impl, "preset": preset,
                       "seed": args.seed, "seconds": round(seconds, 2), "distort_seconds": round(distort_seconds, 2),

@@ -1,9 +1,10 @@
 """Training benchmarks; each training runs in its own process (bench/train_one.py), interleaved.
 
-  speed     ours (default and original presets; the original also with dense inputs, our earlier
-            version) vs the plain float64 yardstick, 70 iterations, seeds 0-2 interleaved; reports
+  speed     ours (the mlp and original presets, the one-hidden-layer networks; the original also with
+            dense inputs, our earlier version) vs the plain float64 yardstick, 70 iterations, seeds 0-2
+            interleaved; reports
             median time ratios against the yardstick measured in the same run, accuracies, peak RSS
-  accuracy  the default and original presets over seeds 0, 1, 2: median MNIST test accuracy and
+  accuracy  the default, mlp and original presets over seeds 0, 1, 2: median MNIST test accuracy and
             median accuracy on other writers' digits (optdigits, pen-drawn)
   best      the best preset over seeds 0, 1, 2 (the same figures; --seeds 1 for seed 0 alone)
   command   the whole `digits train --preset P` command in a fresh artifacts folder (fetch, prepare,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,7 +75,8 @@ def command(preset: str, runs: int) -> None:
             from nnmodel.store.registry import Registry
 
             metrics = Registry(tmp).metadata(done.stdout.strip().splitlines()[-1])["metrics"]
-            row = {"seconds": seconds, **{k: v["accuracy"] for k, v in metrics.items()}}
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest run so far
+            row = {"seconds": seconds, "peak_mb": round(peak), **{k: v["accuracy"] for k, v in metrics.items()}}
             print("  " + json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     print(f"`digits train --preset {preset}` in a fresh artifacts folder, {runs} runs")
@@ -81,7 +84,8 @@ def command(preset: str, runs: int) -> None:
     for i, r in enumerate(rows):
         print(f"| {i + 1} | {r['seconds']:.0f} | {pct(r['test'])} | {pct(r.get('optdigits'))} "
               f"| {pct(r.get('drawn'))} |")
-    print(f"\nmedian {statistics.median(r['seconds'] for r in rows):.0f} s for the whole command")
+    print(f"\nmedian {statistics.median(r['seconds'] for r in rows):.0f} s for the whole command; "
+          f"peak memory of a run {max(r['peak_mb'] for r in rows):,} MB")
 
 
 def main() -> None:
@@ -95,22 +99,22 @@ def main() -> None:
         rows = []
         for seed in range(args.seeds):  # interleaved: every implementation once per seed
             s = str(seed)
-            rows += [run("--impl", "yardstick", "--seed", s), run("--preset", "default", "--seed", s),
+            rows += [run("--impl", "yardstick", "--seed", s), run("--preset", "mlp", "--seed", s),
                      run("--preset", "original", "--seed", s), run("--preset", "original", "--seed", s, "--dense")]
         base = statistics.median(r["seconds"] for r in rows if r["impl"] == "yardstick")
         base_acc = statistics.median(r["test"] for r in rows if r["impl"] == "yardstick")
         table(rows, base)
         print(f"\nyardstick: median {base:.1f} s, median test accuracy {base_acc:.2%}")
-        for label in ("ours default", "ours original", "ours original (dense inputs)"):
+        for label in ("ours mlp", "ours original", "ours original (dense inputs)"):
             mine = [r for r in rows if f"{r['impl']} {r['preset']}" == label]
             print(f"{label}: median time ratio {statistics.median(r['seconds'] for r in mine) / base:.2f}x, "
                   f"median test accuracy {statistics.median(r['test'] for r in mine):.2%}")
     elif args.mode == "accuracy":
         rows = [run("--preset", preset, "--seed", str(seed))
-                for seed in (0, 1, 2) for preset in ("default", "original")]
+                for seed in (0, 1, 2) for preset in ("default", "mlp", "original")]
         table(rows)
         print()
-        for preset in ("default", "original"):
+        for preset in ("default", "mlp", "original"):
             print(medians(rows, preset))
     elif args.mode == "best":
         rows = [run("--preset", "best", "--seed", str(seed)) for seed in range(args.seeds)]

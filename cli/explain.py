@@ -51,6 +51,10 @@ def run(args) -> int:
         explanation_picture(why).save(tmp, format="PNG")
     units = ", ".join(f"#{unit} {value:+.2f}" for unit, value in why.top_units)
     strongest = f"; strongest {why.units.name}s {units}" if why.top_units else "; this model has no units to show"
-    say(f"{image}: read as {why.digit} ({why.proba[why.digit]:.1%}){strongest}")
+    if why.rejected:
+        say(f"{image}: not a digit ({why.not_a_digit:.1%} likely); most like {why.digit} "
+            f"({why.proba[why.digit]:.1%}){strongest}")
+    else:
+        say(f"{image}: read as {why.digit} ({why.proba[why.digit]:.1%}){strongest}")
     print(out)
     return 0

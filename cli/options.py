@@ -137,6 +137,11 @@ CHUNK_SIZE = Option("--chunk-size", type=whole(1), metavar="N",
                     help="files per task (default: one chunk per worker, 256 to 5,000 files)")
 MIN_CONFIDENCE = Option("--min-confidence", type=number(0, 1), default=0.0, metavar="P",
                         help="below this confidence the status is low_confidence (default 0)")
+REJECT_THRESHOLD = Option("--reject-threshold", type=number(0.01, 1), default=0.5, metavar="P",
+                          help="status not_a_digit when the model finds an image (or a number's mark) at least "
+                               "this likely to be no digit at all: noise, a letter, a scribble, a fragment, two "
+                               "digits in one (default 0.5; 1: only when certain; models trained before this "
+                               "class existed never reject)")
 NUMBERS = Option("--numbers", action="store_true",
                  help="read each image as a whole number (several digits on one line): one row per file "
                       "with the number, its digit count, confidences and boxes")

@@ -17,11 +17,14 @@ def register(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Classify every image under the folders, and every image file given (any size, colour, "
                     "polarity; preprocessed to MNIST form) and write one CSV row per file: folder, path, "
-                    "predicted digit, confidence, p0..p9, status (ok, low_confidence, several_digits, blank, "
-                    "error) and an error message. several_digits: the ink is over twice as wide as tall, so the "
+                    "predicted digit, confidence, p0..p9, status (ok, low_confidence, several_digits, not_a_digit, "
+                    "blank, error) and an error message (for not_a_digit, how likely the model finds it no digit). "
+                    "several_digits: the ink is over twice as wide as tall, so the "
                     "image likely holds a number; read those with --numbers, which writes: folder, path, number "
                     "(leading zeros kept), count, confidence (the lowest digit's), digit_confidences, boxes "
-                    "(x0:x1 of each digit, ';'-separated), status (ok, low_confidence, blank, error) and error.",
+                    "(x0:x1 of each digit, ';'-separated), status (ok, low_confidence, not_a_digit: ink but no "
+                    "digit, blank, error) and error. Marks that are not digits (specks, a stray line, a letter) "
+                    "are left out of a number.",
         epilog="examples:\n  digits predict scans/ --out scans.csv\n"
                "  digits predict forms/ --numbers --out numbers.csv\n"
                "  digits predict photos/ more/ --recursive --min-confidence 0.9 --out digits.csv\n"
@@ -29,8 +32,8 @@ def register(commands) -> None:
                "  digits predict scan-*.png --out some.csv      # files given one by one")
     predict.add_argument("folders", nargs="+", metavar="PATH",
                          help="folders of images, or image files (a file's row names its folder and its name)")
-    o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.NUMBERS, o.RESUME,
-          o.STRICT, o.MAX_PIXELS, o.DASK)
+    o.add(predict, o.OUT, o.MODEL, o.RECURSIVE, o.WORKERS, o.CHUNK_SIZE, o.MIN_CONFIDENCE, o.REJECT_THRESHOLD,
+          o.NUMBERS, o.RESUME, o.STRICT, o.MAX_PIXELS, o.DASK)
     predict.set_defaults(handler=run, runs_flows=True)
 
 
@@ -129,7 +132,8 @@ def run(args) -> int:
                 predict_flow.with_options(task_runner=task_runner_for(workers, args.dask)),
                 [str(f) for f in args.folders], str(out), str(model_dir), recursive=args.recursive,
                 chunk_size=args.chunk_size, min_confidence=args.min_confidence, resume=args.resume,
-                numbers=args.numbers, processes=processes, show_progress=True, max_pixels=args.max_pixels)
+                numbers=args.numbers, processes=processes, show_progress=True, max_pixels=args.max_pixels,
+                reject_threshold=args.reject_threshold)
     status = summary["status"]
     if summary["rows"] <= SHOW_ROWS:  # a few files: their answers on the terminal too
         for line in answer_lines(out, args.numbers):

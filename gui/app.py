@@ -24,6 +24,7 @@ from nnmodel.errors import DigitsError
 from nnmodel.images.decode import as_grey
 from nnmodel.images.numbers import read_number
 from nnmodel.images.preprocess import Preprocessed, preprocess_image
+from nnmodel.reject import read_digits
 from nnmodel.store.feedback import save_feedback
 
 CANVAS = 280                      # drawing area in pixels: 10x the MNIST 28x28
@@ -31,6 +32,7 @@ NUMBER_WIDTH = 3 * CANVAS         # the wider canvas of number mode (a few digit
 PREVIEW_SCALE = 4                 # the 28x28 preview is shown at 112x112
 BAR_WIDTH = 180
 LIVE_DELAY_MS = 15                # recognise at most this often while drawing
+NOT_A_DIGIT = "not a digit"       # what the window says of ink the model finds is no digit
 WAKE_MS = 200                     # how soon Ctrl-C or SIGTERM closes the window
 IMAGE_TYPES = [("Images", "*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm"), ("All files", "*")]
 
@@ -249,6 +251,9 @@ class DigitsViewer:
         self.strip.show(read)
         if read.blank:
             self.show_blank()
+            if read.marks:  # ink, but no mark on it is a digit
+                self.root.title(f"digits - {NOT_A_DIGIT}")
+                self.confidence_label.configure(text=f"{NOT_A_DIGIT}: no number here")
             return
         self.prediction = (read.text, read.confidence)
         self.root.title(f"digits - {read.text} ({read.confidence:.1%})")
@@ -266,8 +271,17 @@ class DigitsViewer:
         if self.model is None:
             self.root.title("digits - no model")
             return
-        proba = self.model.network.predict_proba(pre.pixels.reshape(1, 784))[0]
+        reading = read_digits(self.model.network, pre.pixels.reshape(1, 784))
+        proba = reading.proba[0]
         digit = int(proba.argmax())
+        if reading.rejected[0]:  # the bars still say which digit it would be most like
+            likely = float(reading.not_a_digit[0])
+            self.prediction = (NOT_A_DIGIT, likely)
+            self.root.title(f"digits - {NOT_A_DIGIT} ({likely:.1%})")
+            self.digit_label.configure(text="?", font=("TkDefaultFont", 56, "bold"), width=2)
+            self.confidence_label.configure(text=f"{NOT_A_DIGIT} ({likely:.0%} likely)")
+            self._show_bars(proba, -1)
+            return
         self.prediction = (digit, float(proba[digit]))
         self.root.title(f"digits - {digit} ({proba[digit]:.1%})")
         self.digit_label.configure(text=str(digit))

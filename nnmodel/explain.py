@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnmodel.model.base import Model, Units
+from nnmodel.reject import THRESHOLD
 
 SIDE = 28                   # MNIST images are SIDE x SIDE pixels
 
@@ -26,7 +27,9 @@ class Explanation:
     attribution (28, 28) each pixel's push on that score, gradient x input (None: no input gradient);
     units the model's units with their pictures, and top_units [(unit index, contribution to the
     score)], largest |.| first (None and []: no units); feature_maps (c, h, w) the image as the
-    model's first stage sees it (None: no feature maps).
+    model's first stage sees it (None: no feature maps); not_a_digit how likely the image is no
+    digit at all (None: the model has no such class), rejected whether the reject decision says so
+    (then digit is the digit it is most like).
     """
 
     digit: int
@@ -37,6 +40,8 @@ class Explanation:
     top_units: list[tuple[int, float]]
     feature_maps: np.ndarray | None
     pixels: np.ndarray
+    not_a_digit: float | None = None
+    rejected: bool = False
 
 
 def as_pixels(pixels) -> np.ndarray:
@@ -94,7 +99,10 @@ def explain(model: Model, pixels, top: int = 6) -> Explanation:
     if contributions is not None:
         order = np.argsort(-np.abs(contributions), kind="stable")[:top]
         top_units = [(int(u), float(contributions[u])) for u in order]
+    p_not = model.not_a_digit_proba(x[None, :].astype(np.float32))
+    p_not = None if p_not is None else float(p_not[0])
     return Explanation(digit, np.asarray(proba, dtype=np.float64),
                        None if scores is None else float(scores[0, digit]),
                        None if gradient is None else (np.asarray(gradient, dtype=np.float64) * x).reshape(SIDE, SIDE),
-                       units, top_units, model.feature_maps(x), x.reshape(SIDE, SIDE))
+                       units, top_units, model.feature_maps(x), x.reshape(SIDE, SIDE), p_not,
+                       p_not is not None and p_not >= THRESHOLD)

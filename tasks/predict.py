@@ -24,9 +24,10 @@ def plan_batch(folders: list[str], out: str, recursive: bool, chunk_size: int | 
 
 @task(name="classify-chunk", retries=1, retry_delay_seconds=0, cache_policy=NO_CACHE)
 def classify_chunk(model_dir: str, files: list, part: str, min_confidence: float = 0.0, processes: int = 0,
-                   numbers: bool = False, max_pixels: int | None = None) -> dict:
+                   numbers: bool = False, max_pixels: int | None = None, reject_threshold: float = 0.5) -> dict:
     """Classify one chunk of files (or read them as numbers) into its part file (atomically); returns its counts."""
-    return classify.classify_chunk(model_dir, files, part, min_confidence, processes, numbers, max_pixels)
+    return classify.classify_chunk(model_dir, files, part, min_confidence, processes, numbers, max_pixels,
+                                   reject_threshold)
 
 
 @task(name="merge-predictions", cache_policy=NO_CACHE)

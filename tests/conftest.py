@@ -71,6 +71,27 @@ def trained_model(mnist_raw, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def rejecting_model(mnist_raw, tmp_path_factory) -> Path:
+    """A small real conv model with the not-a-digit class: 12,000 digits and 4,000 generated negatives
+    (made from other training digits), one stage of 6 filters, a head of 32; saved once per session."""
+    from nnmodel.images.negatives import NOT_A_DIGIT, negative_images
+    from nnmodel.model import modelfile
+    from nnmodel.model.conv import ConvFeatures
+
+    digits, labels = mnist_raw.train_images[:12000], mnist_raw.train_labels[:12000]
+    others = negative_images(4000, mnist_raw.train_images[12000:20000], seed=0)
+    X = np.concatenate([digits, others]).reshape(-1, 784).astype(np.float32) / 255
+    y = np.concatenate([labels, np.full(len(others), NOT_A_DIGIT)])
+    net = ConvFeatures(filters=6, stage2_filters=0, patches=20_000, hidden_sizes=(32,), max_iter=60,
+                       warmup=((0.25, 20),), test_shifts=0, not_a_digit=True).fit(X, y)
+    folder = tmp_path_factory.mktemp("rejecting-model")
+    Xt = mnist_raw.test_images.reshape(-1, 784).astype(np.float32) / 255
+    modelfile.save_model(net, folder, {"metrics": {"validation": {"accuracy": 0.9},
+                                                   "test": {"accuracy": net.score(Xt, mnist_raw.test_labels)}}})
+    return folder
+
+
+@pytest.fixture(scope="session")
 def prepared_layers(tmp_path_factory) -> Path:
     """An artifacts folder holding the bundled MNIST's raw layer, its default splits and the drawn
     test layer, made once per session with the plain library (what every training run would fetch,

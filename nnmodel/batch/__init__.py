@@ -5,14 +5,16 @@ rows go to one part file in `<out>.parts/`, written atomically; merging writes t
 atomically and removes the parts. A killed run keeps its finished parts, so `resume` redoes only the
 missing files. Every directory entry that is not a folder (or hidden) gets exactly one row: `ok`,
 `low_confidence`, `several_digits` (the ink is over twice as wide as tall: a number, see below),
-`blank` or `error` (pipes, sockets, devices and broken or looping links included: they are never
-opened in a way that could block).
+`not_a_digit` (the model's not-a-digit class at or above the threshold, nnmodel.reject; the
+error column says how likely), `blank` or `error` (pipes, sockets, devices and broken or looping
+links included: they are never opened in a way that could block).
 
 With `numbers=True` each file is read as a whole number (nnmodel.images.numbers) and its row has the
 columns NUMBER_COLUMNS instead: the digits left to right as text (leading zeros kept), their count,
 the lowest digit confidence, each digit's confidence (`;`-separated) and its columns in the image
-(`x0:x1`, `;`-separated); status `ok`, `low_confidence` (some digit below the threshold), `blank`
-or `error`.
+(`x0:x1`, `;`-separated); marks that are not digits are left out; status `ok`, `low_confidence`
+(some digit below the threshold), `not_a_digit` (ink, but no mark on it is a digit), `blank` or
+`error`.
 
 The CSV follows RFC 4180 (CRLF line ends, so a CR or LF inside a file name is quoted); text columns
 are written by `cells.cell` (spreadsheet-safe, reversible with `cells.uncell`).

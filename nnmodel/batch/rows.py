@@ -9,7 +9,7 @@ from nnmodel.batch.cells import cell
 COLUMNS = ["folder", "path", "predicted", "confidence", *[f"p{d}" for d in range(10)], "status", "error"]
 NUMBER_COLUMNS = ["folder", "path", "number", "count", "confidence", "digit_confidences", "boxes", "status", "error"]
 COL = {name: i for i, name in enumerate(COLUMNS)}  # folder, path, status and error: the same in both
-STATUSES = ("ok", "low_confidence", "several_digits", "blank", "error")
+STATUSES = ("ok", "low_confidence", "several_digits", "not_a_digit", "blank", "error")
 SEVERAL_DIGITS = 2.05  # ink over twice as wide as tall (no MNIST test digit is): a number (see --numbers)
 
 
@@ -26,6 +26,13 @@ def error_row(folder: str, path: str, message: str, numbers: bool = False) -> li
 def blank_row(folder: str, path: str, numbers: bool = False) -> list:
     """A row for an image without ink."""
     return [cell(folder), cell(path), *[""] * (len(columns(numbers)) - 4), "blank", ""]
+
+
+def not_a_number_row(folder: str, path: str, marks: int, threshold: float) -> list:
+    """A numbers row for an image whose ink holds no digit (every mark on it is not a digit)."""
+    what = "the mark on it is" if marks == 1 else f"none of its {marks} marks is"
+    return [cell(folder), cell(path), *[""] * (len(NUMBER_COLUMNS) - 4), "not_a_digit",
+            f"no number: {what} a digit (not-a-digit threshold {threshold:.0%})"]
 
 
 def count_rows(rows) -> dict:

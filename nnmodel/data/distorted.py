@@ -32,43 +32,66 @@ def settings() -> dict:
 
 def hand_settings() -> dict:
     """Everything besides the inputs that decides the bytes of copies in other hands."""
-    from nnmodel.images import hands
+    from nnmodel.images import hands, preprocess
 
-    return {"lowres_sides": list(hands.LOWRES_SIDES), "stretch": hands.STRETCH, "binary": hands.BINARY,
+    return {"clean_from": preprocess.CLEAN_FROM, "rough_paper": preprocess.ROUGH_PAPER,
+            "lowres_sides": list(hands.LOWRES_SIDES),
+            "stretch": hands.STRETCH, "binary": hands.BINARY,
             "blown_up": hands.BLOWN_UP, "mouse_widths": list(hands.MOUSE_WIDTHS),
             "pen_widths": list(hands.PEN_WIDTHS), "slant": list(hands.SLANT), "aspect": list(hands.ASPECT),
             "ink": hands.INK, "pad": hands.PAD}
 
 
+def negative_settings() -> dict:
+    """Everything besides the inputs that decides the bytes of the negatives."""
+    from nnmodel.images import negatives
+
+    return {"kinds": list(negatives.NEGATIVE_KINDS), "canvas": negatives.CANVAS,
+            "version": negatives.GENERATOR_VERSION}
+
+
 def distort_training_split(layout: Layout, data_dir: str | os.PathLike, copies: list[list[str]], seed: int = 0,
-                           log=print) -> Path | None:
+                           log=print, negatives: int = 0) -> Path | None:
     """The distortion step: the layer of distorted copies of the train split of `data_dir`, one per
-    entry of `copies` (each a list of kinds), written once, atomically; None when there are none."""
+    entry of `copies` (each a list of kinds), then `negatives` generated images that are not digits
+    (label 10, index -1; fragments and pairs made from the split's digits), written once,
+    atomically; None when there are neither."""
     copies = [list(distort.check_kinds(spec, hands_too=True)) for spec in copies if spec]
-    if not copies:
+    if not copies and not negatives:
         return None
     data_dir = Path(data_dir)
     train_sha = layout.manifest(data_dir)["files"]["train.parquet"]["sha256"]
-    if all(spec == copies[0] and set(spec) <= set(distort.KINDS) for spec in copies):
+    if copies and all(spec == copies[0] and set(spec) <= set(distort.KINDS) for spec in copies):
         # copies all alike, deformations only: the digest as it always was (existing layers stay valid)
         recipe = {"train_sha256": train_sha, "copies": len(copies), "kinds": copies[0], "seed": int(seed),
                   "settings": settings()}
     else:
         recipe = {"train_sha256": train_sha, "copy_kinds": copies, "seed": int(seed), "settings": settings(),
                   "hand_settings": hand_settings()}
+    if negatives:
+        recipe["negatives"] = {"count": int(negatives), **negative_settings()}
 
     def make():
+        from nnmodel.images.negatives import NOT_A_DIGIT, negative_images
+
         pixels, labels, index = read_split_uint8(data_dir / "train.parquet", with_index=True)
-        images = distort.distorted_copies(pixels.reshape(-1, 28, 28), copies, seed=seed, labels=labels)
-        return images, np.tile(labels, len(copies)), np.tile(index, len(copies))
+        digits = pixels.reshape(-1, 28, 28)
+        images = distort.distorted_copies(digits, copies, seed=seed, labels=labels) if copies \
+            else np.zeros((0, 28, 28), np.uint8)
+        others = negative_images(negatives, digits, seed=seed)
+        return (np.concatenate([images, others]),
+                np.concatenate([np.tile(labels, len(copies)), np.full(negatives, NOT_A_DIGIT, labels.dtype)]),
+                np.concatenate([np.tile(index, len(copies)), np.full(negatives, -1, index.dtype)]))
 
     target, written = derived_split_layer(
         layout, data_dir, "distorted", recipe, "train", make,
-        "train.parquet: the copies of the base train split, copy by copy, in its order")
+        "train.parquet: the copies of the base train split, copy by copy, in its order; then the images "
+        "that are not digits (label 10)")
+    made = "; ".join("+".join(spec) for spec in copies) + (f"; {negatives:,} not digits" if negatives else "")
     if written is None:
-        log(f"cache hit: {target} already holds these distorted copies")
+        log(f"cache hit: {target} already holds these distorted copies ({made})")
     else:
-        log(f"wrote {written:,} distorted copies ({'; '.join('+'.join(spec) for spec in copies)}) to {target}")
+        log(f"wrote {written:,} distorted copies and negatives ({made}) to {target}")
     return target
 
 
@@ -79,11 +102,12 @@ def distort_for_recipe(layout: Layout, data_dir: str | os.PathLike, preset: str 
     from nnmodel.model.presets import recipe
 
     chosen = recipe(preset, family, **(overrides or {}))
-    return distort_training_split(layout, data_dir, chosen["copies"], chosen["seed"], log)
+    return distort_training_split(layout, data_dir, chosen["copies"], chosen["seed"], log, chosen["negatives"])
 
 
 def training_data(data_dir: str | os.PathLike, distorted_dir: str | os.PathLike | None = None):
-    """X float32 (m, 784) and y (m,): the train split of `data_dir` followed by its distorted copies."""
+    """X float32 (m, 784) and y (m,): the train split of `data_dir` followed by its distorted copies
+    (and the layer's negatives, label 10)."""
     if distorted_dir is None:
         return read_split(Path(data_dir) / "train.parquet")
     parts = [read_split_uint8(Path(folder) / "train.parquet") for folder in (data_dir, distorted_dir)]

@@ -26,7 +26,8 @@ LAYOUT_VERSION = 1
 SPLITS = ("train", "validation", "test")
 NORMALISATION = "float32 = uint8 / 255 (pixels in [0, 1], digit light on dark)"
 IMAGE_TYPE = pa.binary(784)
-SCHEMA = {"index": "int32 (position in the source split)", "label": "uint8 0-9",
+SCHEMA = {"index": "int32 (position in the source split)",
+          "label": "uint8 0-9 (10: not a digit, the negatives of a distortion layer)",
           "image": "fixed_size_binary(784): uint8 pixels, 28x28 row-major"}
 
 

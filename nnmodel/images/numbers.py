@@ -5,7 +5,10 @@ first); `nnmodel.images.segment` separates the ink from the paper and finds the 
 glyphs too wide to be one digit; every glyph and every cut part of every image is put in MNIST form
 (`preprocess.preprocess_greys`) and classified in one batch; a cut is kept only when its parts read
 better than the whole glyph ("segmentation by recognition": one digit stays one), or when the glyph
-is too wide for one digit (then the cut whose parts read best).
+is too wide for one digit (then the cut whose parts read best). A part reads well when the model is
+sure of its digit and sure it is a digit at all (nnmodel.reject): a fragment or two digits
+merged read badly. Marks the reject decision finds are not digits (a speck, a stray line, a letter)
+are left out of the number.
 
 Boxes in results are in the input image's pixels, (x0, x1, y0, y1) with x1, y1 exclusive.
 """
@@ -21,6 +24,7 @@ from nnmodel.errors import DataError
 from nnmodel.images.decode import WORKING_SIZE, as_grey, has_orientation_tag, open_image, reduction
 from nnmodel.images.preprocess import fit_many_in_20x20, preprocess_greys
 from nnmodel.images.segment import Glyph, cut_options, glyphs
+from nnmodel.reject import THRESHOLD, read_digits
 
 ALWAYS_CUT = 1.3        # glyphs this wide (x the line's digit height) are cut when they can be
 ALWAYS_CUT_ALONE = 1.7  # ... this wide when alone in the image (their own height is the line)
@@ -44,31 +48,33 @@ class DigitRead:
 @dataclass
 class NumberRead:
     """text: the digits left to right ("" when blank, leading zeros kept); confidence: the lowest
-    digit confidence (0.0 when blank)."""
+    digit confidence (0.0 when blank); marks: how many marks were left out as not digits (blank with
+    marks: ink, but no digit)."""
 
     text: str = ""
     digits: list[DigitRead] = field(default_factory=list)
     confidence: float = 0.0
     blank: bool = True
+    marks: int = 0
 
 
-def read_number(image, net) -> NumberRead:
+def read_number(image, net, reject_threshold: float = THRESHOLD) -> NumberRead:
     """A file path, bytes, PIL image or grey array of a number -> NumberRead; DataError names the file."""
-    result = read_numbers([image], net)[0]
+    result = read_numbers([image], net, reject_threshold)[0]
     if isinstance(result, DataError):
         raise result
     return result
 
 
-def read_numbers(images: list, net) -> list[NumberRead | DataError]:
+def read_numbers(images: list, net, reject_threshold: float = THRESHOLD) -> list[NumberRead | DataError]:
     """Read many images (list in, list out); an image that cannot be read gives its DataError in its place."""
     results: list[NumberRead | DataError] = []
     for start in range(0, len(images), CHUNK):
-        results += read_chunk(images[start: start + CHUNK], net)
+        results += read_chunk(images[start: start + CHUNK], net, reject_threshold)
     return results
 
 
-def read_chunk(images: list, net) -> list[NumberRead | DataError]:
+def read_chunk(images: list, net, reject_threshold: float = THRESHOLD) -> list[NumberRead | DataError]:
     """read_numbers on a few images: all their glyphs and cut parts classified in one batch."""
     found: list[tuple[list[Glyph], tuple[float, float]] | DataError] = []
     for image in images:
@@ -83,33 +89,38 @@ def read_chunk(images: list, net) -> list[NumberRead | DataError]:
     cuts = cut_options(wholes)
     candidates = wholes + [part for options in cuts for cut in options for part in cut]
     forms, blank = mnist_forms(candidates)
-    proba = net.predict_proba(forms.reshape(-1, 784)) if candidates else np.zeros((0, 10), np.float32)
-    confidence = np.where(blank, 0.0, proba.max(axis=1))
+    reading = read_digits(net, forms.reshape(-1, 784), reject_threshold) if candidates else None
+    proba = reading.proba if candidates else np.zeros((0, 10), np.float32)
+    is_digit = 1 - np.nan_to_num(reading.not_a_digit) if candidates else np.zeros(0, np.float32)
+    rejected = reading.rejected if candidates else np.zeros(0, bool)
+    confidence = np.where(blank, 0.0, proba.max(axis=1) * is_digit)
     index = {id(g): i for i, g in enumerate(candidates)}
     heights = np.array([(g.box[3] - g.box[2]) / (FRAGMENT * g.line) for g in candidates], np.float32)
     scores = (np.log(np.maximum(confidence, 1e-4)) + SHORT_PENALTY * np.log(np.minimum(heights, 1))).tolist()
     alone = {id(f[0][0]) for f in found if not isinstance(f, DataError) and len(f[0]) == 1}
-    reading = {id(whole): best_cut(whole, options, scores, index, id(whole) in alone)
-               for whole, options in zip(wholes, cuts)}
+    best = {id(whole): best_cut(whole, options, scores, index, id(whole) in alone)
+            for whole, options in zip(wholes, cuts)}
     results: list[NumberRead | DataError] = []
     for f in found:
         if isinstance(f, DataError):
             results.append(f)
             continue
         shown, scale = f
-        digits = [digit_read(g, forms[index[id(g)]], proba[index[id(g)]], scale)
-                  for whole in shown for g in reading[id(whole)] if not blank[index[id(g)]]]
+        chosen = [index[id(g)] for whole in shown for g in best[id(whole)] if not blank[index[id(g)]]]
+        digits = [digit_read(candidates[i], forms[i], proba[i], scale) for i in chosen if not rejected[i]]
         results.append(NumberRead("".join(str(d.digit) for d in digits), digits,
-                                  min((d.confidence for d in digits), default=0.0), blank=not digits))
+                                  min((d.confidence for d in digits), default=0.0), blank=not digits,
+                                  marks=int(sum(rejected[i] for i in chosen))))
     return results
 
 
 def best_cut(whole: Glyph, options: list[list[Glyph]], scores: list[float], index: dict,
              alone: bool = False) -> list[Glyph]:
     """The whole glyph or one of its cuts, whichever has the highest sum of its digits' scores (each
-    the log of its confidence, less a penalty for a digit much shorter than the line's: a fragment).
-    A glyph at least ALWAYS_CUT x the line's digit height wide is not one digit (1 in 200 MNIST
-    digits is 1.43 x as wide as tall, a touching pair about 1.5 x) when it has a cut; alone in its
+    the log of its confidence times how likely it is a digit at all, less a penalty for a digit much
+    shorter than the line's: a fragment). A glyph at least ALWAYS_CUT x the line's digit height wide
+    is not one digit (1 in 200 MNIST digits is 1.43 x as wide as tall, a touching pair about 1.5 x)
+    when it has a cut; alone in its
     image, its own height is all the line there is, and ALWAYS_CUT_ALONE x it (1 in 1,000 MNIST
     digits is 1.67 x) applies."""
     best = [whole]

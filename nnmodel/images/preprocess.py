@@ -21,13 +21,16 @@ from PIL import Image
 
 from nnmodel.errors import DataError
 from nnmodel.images.decode import as_grey
+from nnmodel.images.paper import MIN_CONTRAST, PAPER_CODE, ink_strength, paper_departure
 
 INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is above this
-MIN_CONTRAST = 24 / 255           # ink must stand this far above the background, else "blank"
 BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as float32: stays in cache)
 MIN_INK_PIXELS = 4                # fewer ink pixels than this (at working size) is "blank"
 LANCZOS_SUPPORT = 3.0             # Pillow's Lanczos filter (fit_in_20x20 resizes with it)
 GROUP_FROM = 16                   # from this many same-shape images, copy boxes by groups (else one by one)
+ROUGH_PAPER = 12                  # grey levels: paper rougher than this (after cleaning) is not an empty page
+CLEAN_FROM = 100                  # pixels: photos and scans this big on their short side have their paper
+                                  # cleaned first (smaller crops are mostly digit: their strokes would go too)
 
 
 @dataclass
@@ -48,6 +51,7 @@ def preprocess_greys(greys: list[np.ndarray]) -> list[Preprocessed]:
     """
     results: list[Preprocessed | None] = [None] * len(greys)
     groups: dict[tuple, list[int]] = {}
+    greys = [clean_paper(g) if min(g.shape) >= CLEAN_FROM else g for g in greys]
     for i, grey in enumerate(greys):
         groups.setdefault((grey.shape, grey.dtype == np.uint8), []).append(i)
     for (_, is_uint8), indices in groups.items():
@@ -56,6 +60,22 @@ def preprocess_greys(greys: list[np.ndarray]) -> list[Preprocessed]:
         for i, result in zip(indices, _preprocess_stack(stack)):
             results[i] = result
     return results
+
+
+def clean_paper(grey: np.ndarray) -> np.ndarray:
+    """A photo's or scan's paper taken away, as `--numbers` takes it away (nnmodel.images.paper's
+    ink_strength: uneven light, shadows, grey paper and blotches are paper; what stands above its
+    noise is ink): uint8 (h, w), ink light on black. When no ink stands out: all black (blank) if
+    what is left of the paper is smooth (an empty page, lit unevenly or shadowed), else the image
+    as it was (noise, a texture: the model says what that is)."""
+    if grey.dtype != np.uint8:
+        grey = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
+    ink = ink_strength(grey)
+    if ink is None:
+        left = np.asarray(paper_departure(grey), np.float32)
+        return np.zeros_like(grey) if left.std() < ROUGH_PAPER else grey
+    departure, _, faint = ink
+    return np.where(departure > faint, departure - np.uint8(PAPER_CODE), 0).astype(np.uint8)
 
 
 def _preprocess_stack(g: np.ndarray) -> list[Preprocessed]:

@@ -21,6 +21,9 @@ where a family has no such part; they then say so):
   unit_importance(X=None) -> (k,)           how much each unit matters (for ordering pictures)
   feature_maps(x) -> (c, h, w)              the image as the model's first stage sees it
   thetas() -> (Theta1, Theta2)              the original project's layout, for the families that fit it
+  not_a_digit_proba(X) -> (n,)              how likely each image is no digit at all (a class learned
+                                            from generated negatives); proba_and_not_a_digit(X) gives
+                                            both in one pass (nnmodel.reject decides from it)
 
 A digit's "score" is its logit, the output before softmax: the answer is the digit with the highest.
 Estimators follow scikit-learn: every hyperparameter is an `__init__` argument stored as given,
@@ -193,6 +196,13 @@ class Model:
 
     def thetas(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None
+
+    def not_a_digit_proba(self, X) -> np.ndarray | None:
+        return None
+
+    def proba_and_not_a_digit(self, X) -> tuple[np.ndarray, np.ndarray | None]:
+        """predict_proba and not_a_digit_proba in one pass (a family with that class overrides it)."""
+        return self.predict_proba(X), self.not_a_digit_proba(X)
 
 
 def checker(model: Model, validation):

@@ -45,6 +45,9 @@ class ConvFeatures(Model):
     warmup        [[share, iterations], ...] L-BFGS-B stages on a random share of the examples first
     memory, tol, patience, eval_every   L-BFGS-B settings, as every family's
     heads         heads fitted (each from its own seed), their probabilities averaged: a committee
+    not_a_digit   an 11th output, "not a digit", learned from training images labelled 10 (the data
+                  layer's negatives): predict_proba stays the ten digits (renormalised), and
+                  not_a_digit_proba says how likely an image is none of them
     test_shifts   also read each image shifted one pixel this many ways (0-8) and average the answers
     seed          the filters' patches, the heads' initial weights and the warm-up subsets
     """
@@ -53,7 +56,7 @@ class ConvFeatures(Model):
 
     def __init__(self, filters=8, filter_size=5, pool=2, stage2_filters=16, stage2_size=3, stage2_pool=2,
                  patches=100_000, hidden_sizes=(100,), lam=1.0, max_iter=50, warmup=((0.25, 50),), memory=20,
-                 tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, seed=0):
+                 tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, not_a_digit=False, seed=0):
         self.filters = filters
         self.filter_size = filter_size
         self.pool = pool
@@ -71,6 +74,7 @@ class ConvFeatures(Model):
         self.eval_every = eval_every
         self.heads = heads
         self.test_shifts = test_shifts
+        self.not_a_digit = not_a_digit
         self.seed = seed
 
     @classmethod
@@ -88,6 +92,8 @@ class ConvFeatures(Model):
         check_whole(params, "heads", 1, 16)
         check_whole(params, "test_shifts", 0, len(SHIFTS))
         check_whole(params, "seed", 0)
+        if not isinstance(params["not_a_digit"], bool):
+            raise ValueError(f"not_a_digit must be true or false, not {params['not_a_digit']!r}")
         warmup = params["warmup"]
         if not isinstance(warmup, (list, tuple)) or any(
                 not isinstance(stage, (list, tuple)) or len(stage) != 2 or isinstance(stage[1], bool)
@@ -113,9 +119,14 @@ class ConvFeatures(Model):
         return int(np.prod(cf.output_shape(self.stage_shapes(self.get_params()))))
 
     @property
+    def n_outputs(self) -> int:
+        """The heads' outputs: the ten digits, and "not a digit" last when the model has that class."""
+        return 11 if self.not_a_digit else 10
+
+    @property
     def sizes(self) -> tuple[int, ...]:
-        """Units per layer of each head, features first: e.g. (800, 100, 10)."""
-        return (self.n_features, *map(int, self.hidden_sizes), 10)
+        """Units per layer of each head, features first: e.g. (800, 100, 10), or (800, 100, 11)."""
+        return (self.n_features, *map(int, self.hidden_sizes), self.n_outputs)
 
     def describe(self) -> str:
         shapes = self.stage_shapes(self.get_params())
@@ -123,8 +134,9 @@ class ConvFeatures(Model):
         side, _, channels = cf.output_shape(shapes)
         heads = f"{self.heads} heads" if self.heads > 1 else "head"
         shifts = f", reads {self.test_shifts} shifted copies too" if self.test_shifts else ""
+        reject = " (the 11th output: not a digit)" if self.not_a_digit else ""
         return (f"conv features: {stages} ({channels} maps {side}x{side}), {heads} "
-                f"{'-'.join(map(str, self.sizes))}{shifts}")
+                f"{'-'.join(map(str, self.sizes))}{reject}{shifts}")
 
     # ------------------------------------------------------------------ fitting
 
@@ -135,7 +147,13 @@ class ConvFeatures(Model):
         self.check_params(self.get_params())
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
         y = np.asarray(y, dtype=np.intp)
-        self.stages_ = self._learn_stages(images)
+        has_negatives = bool((y == 10).any())
+        if y.min(initial=0) < 0 or y.max(initial=0) > 10 or (has_negatives and not self.not_a_digit):
+            raise ValueError("labels must be digits 0-9 (and 10, not a digit, only with not_a_digit=True)")
+        if self.not_a_digit and not has_negatives:
+            raise ValueError("not_a_digit=True needs training images labelled 10 (not a digit): none given")
+        digits = y < 10
+        self.stages_ = self._learn_stages(images[digits] if not digits.all() else images)
         F = cf.features(images, self.stages_)
         self.standardiser_ = cf.Standardiser.fit(F)
         self.standardiser_.apply(F)
@@ -144,7 +162,7 @@ class ConvFeatures(Model):
             F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
 
             def check():
-                return float(np.mean(self._heads_proba(F_val).argmax(axis=1) == y_val))
+                return float(np.mean(self._heads_proba(F_val)[:, :10].argmax(axis=1) == y_val))
         self.heads_ = []
         records = []
         for head in range(self.heads):
@@ -169,7 +187,7 @@ class ConvFeatures(Model):
 
     def _fit_head(self, F: np.ndarray, y: np.ndarray, head: int, check, progress) -> None:
         """Fit head number `head` (appended to heads_) on standardised features F with L-BFGS-B."""
-        sizes, Y = self.sizes, one_hot(y, 10, np.float32)
+        sizes, Y = self.sizes, one_hot(y, self.n_outputs, np.float32)
         rng = np.random.default_rng([self.seed, 11, head])
 
         def objective_on(rows):
@@ -222,7 +240,7 @@ class ConvFeatures(Model):
         return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.stages_))
 
     def _heads_proba(self, F: np.ndarray) -> np.ndarray:
-        """The heads' probabilities (n, 10), averaged over the heads fitted so far."""
+        """The heads' probabilities (n, n_outputs), averaged over the heads fitted so far."""
         fitted = [h for h in self.heads_ if h is not None]
         return np.mean([output_proba(forward(h, F, "relu")[-1], "softmax") for h in fitted], axis=0) \
             .astype(np.float32)
@@ -234,13 +252,31 @@ class ConvFeatures(Model):
                   for start in range(0, len(images), PREDICT_CHUNK)]
         if not chunks:
             return np.zeros((0, 10), np.float32)
-        return np.concatenate([np.mean([forward(h, F, "relu")[-1] for h in self.heads_], axis=0) for F in chunks])
+        return np.concatenate([np.mean([forward(h, F, "relu")[-1][:, :10] for h in self.heads_], axis=0)
+                               for F in chunks])
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, 10) float32 of images (n, 784) in [0, 1], averaged over the heads and, with
-        test_shifts, over the image and its shifted copies."""
+        test_shifts, over the image and its shifted copies; with the not-a-digit class, the ten digits'
+        share renormalised (how the digits compare, were it one)."""
+        return self.proba_and_not_a_digit(X)[0]
+
+    def not_a_digit_proba(self, X) -> np.ndarray | None:
+        """How likely each image (n, 784) is not a digit at all (n,) float32; None without that class."""
+        return self.proba_and_not_a_digit(X)[1]
+
+    def proba_and_not_a_digit(self, X) -> tuple[np.ndarray, np.ndarray | None]:
+        """predict_proba and not_a_digit_proba in one pass over the network."""
+        full = self._all_proba(X)
+        if not self.not_a_digit:
+            return full, None
+        digits = full[:, :10]
+        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), full[:, 10].copy()
+
+    def _all_proba(self, X) -> np.ndarray:
+        """The heads' outputs (n, n_outputs) averaged over heads and shifted copies."""
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
-        out = np.empty((len(images), 10), np.float32)
+        out = np.empty((len(images), self.n_outputs), np.float32)
         for start in range(0, len(images), PREDICT_CHUNK):
             block = images[start: start + PREDICT_CHUNK]
             p = self._heads_proba(self._standardised_features(block))

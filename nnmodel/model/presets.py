@@ -17,7 +17,9 @@ Measured figures (BENCHMARKS.md, `bench/training.py`) are in MEASURED, shown by 
 A recipe (`recipe()`) is a preset with the options' overrides applied: {"preset", "family", "params"
 (every hyperparameter of the family, checked), "copies" (one list of kinds per distorted copy: the
 deformations of nnmodel.images.distort combined, and hands of nnmodel.images.hands, each image of the
-copy redrawn in one of them), "seed"}. The seed seeds both the model's initial weights and the copies.
+copy redrawn in one of them), "seed", "negatives" (how many images that are not digits, of
+nnmodel.images.negatives, the data layer adds: the model's not-a-digit class learns from them)}.
+The seed seeds both the model's initial weights and the copies.
 """
 from __future__ import annotations
 
@@ -28,16 +30,17 @@ HANDS = ("lowres", "mouse", "pen", "slant", "aspect")
 IN_ANOTHER_HAND = ["style", "affine", "stroke", "blur"]
 CONV = {"filters": 8, "filter_size": 5, "pool": 2, "stage2_filters": 16, "stage2_size": 3, "stage2_pool": 2,
         "test_shifts": 4}
+NEGATIVES = 12_000  # generated images that are not digits (nnmodel.images.negatives): the 11th class
 
 PRESETS: dict[str, dict] = {
-    "default": {"family": "conv", "copies": [["lowres"], IN_ANOTHER_HAND, ["mouse"]],
-                "params": {**CONV, "hidden_sizes": (100,), "lam": 1.0, "max_iter": 50, "warmup": ((0.25, 50),),
+    "default": {"family": "conv", "copies": [["lowres"], IN_ANOTHER_HAND, ["mouse"]], "negatives": NEGATIVES,
+                "params": {**CONV, "hidden_sizes": (100,), "lam": 1.0, "max_iter": 40, "warmup": ((0.25, 50),),
                            "heads": 1}},
     "best": {"family": "conv",
              "copies": [["lowres"], ["lowres"], IN_ANOTHER_HAND, IN_ANOTHER_HAND, ["mouse"], ["mouse"],
-                        ["affine", "elastic"], ["aspect", "slant", "pen"]],
-             "params": {**CONV, "hidden_sizes": (200,), "lam": 1.0, "max_iter": 60,
-                        "warmup": ((0.2, 80), (0.5, 50)), "heads": 2}},
+                        ["affine", "elastic"], ["aspect", "slant", "pen"]], "negatives": 2 * NEGATIVES,
+             "params": {**CONV, "hidden_sizes": (200,), "lam": 1.0, "max_iter": 45,
+                        "warmup": ((0.2, 80), (0.5, 30)), "heads": 2}},
     "mlp": {"family": "mlp", "copies": [IN_ANOTHER_HAND],
             "params": {"hidden_sizes": (100,), "activation": "sigmoid", "output": "softmax", "lam": 1.0,
                        "max_iter": 120, "memory": 50, "init_scale": 0.12}},
@@ -59,7 +62,7 @@ MEASURED = {
     "quick": "a smoke test (784-32-10, 15 iterations): seconds of training, not a model to use",
 }
 
-RECIPE_KEYS = ("copies", "distortions", "seed")   # overrides that belong to the recipe, not (only) the model
+RECIPE_KEYS = ("copies", "distortions", "seed", "negatives")  # overrides of the recipe, not (only) the model
 
 
 def recipe(preset: str = "default", family: str | None = None, **overrides) -> dict:
@@ -105,8 +108,16 @@ def recipe(preset: str = "default", family: str | None = None, **overrides) -> d
     seed = overrides.get("seed", params.get("seed", 0))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, not {seed!r}")
+    negatives = overrides.get("negatives", chosen.get("negatives", 0))
+    if isinstance(negatives, bool) or not isinstance(negatives, int) or not 0 <= negatives <= 1_000_000:
+        raise ValueError(f"negatives must be a whole number 0..1000000, not {negatives!r}")
+    if "not_a_digit" in params:
+        params["not_a_digit"] = negatives > 0  # the class is learned from the negatives, and only from them
+        cls.check_params(params)
+    elif negatives:
+        raise ValueError(f"the {chosen['family']} family has no not-a-digit class: negatives must be 0")
     return {"preset": None if family else preset, "family": chosen["family"], "params": params, "copies": copies,
-            "seed": seed}
+            "seed": seed, "negatives": negatives}
 
 
 def describe_copies(copies: list[list[str]]) -> str:

@@ -37,7 +37,9 @@ def explanation_picture(explanation: Explanation) -> Image.Image:
     height = 470 + (0 if maps is None else 40 + -(-len(maps) // 10) * (MAP_TILE + 6))
     image = Image.new("RGB", (780, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((pad, 10), f"The model reads {e.digit} ({percent(e.proba[e.digit])} sure)", fill="black",
+    headline = (f"Not a digit ({percent(e.not_a_digit)} likely); most like {e.digit}" if e.rejected
+                else f"The model reads {e.digit} ({percent(e.proba[e.digit])} sure)")
+    draw.text((pad, 10), headline, fill="black",
               font=label_font(20))
 
     top = 66

@@ -30,7 +30,7 @@ from nnmodel.store.layout import Layout
 OPTDIGITS_FILE = Path(__file__).with_name("sets") / "optdigits-test.csv.gz"
 OPTDIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 OPTDIGITS_SIZE = 64                 # pixels: the 8x8 digits are scaled up to this before preprocessing
-DRAWN_LAYER_VERSION = 1            # bump when the strokes, the pen or the preprocessing draw differently
+DRAWN_LAYER_VERSION = 2            # bump when the strokes, the pen or the preprocessing draw differently
 DRAWN_COUNT = 500                   # MNIST test digits redrawn (the first ones)
 PEN_WIDTHS = (12, 20, 28)           # pixels on the 280x280 canvas: 1.2 to 2.8 MNIST pixels
 def optdigits(path: Path = OPTDIGITS_FILE) -> tuple[np.ndarray, np.ndarray]:

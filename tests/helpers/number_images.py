@@ -92,12 +92,13 @@ def paper(rng, height: int, width: int, digit_height: float) -> np.ndarray:
 
 def render_number(rng, digits: np.ndarray, labels, *, digit_height: float | None = None, gaps=None,
                   touch: float = 0.08, specks: int | None = None, fmt: str | None = None,
-                  light_on_dark: bool = False, clean: bool = False) -> NumberImage:
+                  light_on_dark: bool = False, clean: bool = False, stray: str | None = None) -> NumberImage:
     """Render MNIST digits (k, 28, 28) uint8 with their labels as one number image.
 
     digit_height: mean ink height in pixels (default 24-44); gaps: per gap a name from GAPS or
     "touch" (default: random, `touch` the share of touching pairs); specks: dots of dirt (default 0-3);
-    fmt: "PNG" or "JPEG" (default random); clean: white paper, no noise (for exact geometry tests).
+    fmt: "PNG" or "JPEG" (default random); clean: white paper, no noise (for exact geometry tests);
+    stray: a mark that is not a digit beside the number, one of STRAYS ("any": one at random).
     """
     k = len(digits)
     digit_height = digit_height or rng.uniform(24, 44)
@@ -108,6 +109,9 @@ def render_number(rng, digits: np.ndarray, labels, *, digit_height: float | None
                 for _ in range(k - 1)]
     margin_y = [int(rng.uniform(0.15, 0.6) * digit_height) + 3 for _ in range(2)]
     margin_x = [int(rng.uniform(0.2, 1.0) * digit_height) + 3 for _ in range(2)]
+    stray_side = int(rng.integers(2)) if stray else 0
+    if stray:  # room for the mark beside the number, apart from it
+        margin_x[stray_side] += int(1.4 * digit_height)
     height = int(max(heights) + 0.2 * digit_height) + sum(margin_y)
     width = sum(a.shape[1] for a in alphas) + int(0.7 * digit_height * k) + sum(margin_x)
     ink = np.zeros((height, width), np.float32)
@@ -129,6 +133,9 @@ def render_number(rng, digits: np.ndarray, labels, *, digit_height: float | None
         x += w
     width = x + margin_x[1]
     ink = ink[:, :width]
+    if stray:
+        stray_mark(rng, ink, stray, digit_height, margin_x[0] - int(1.3 * digit_height) if stray_side == 0
+                   else width - margin_x[1] + int(0.35 * digit_height), baseline)
     if clean:
         grey = 1 - ink
     else:
@@ -150,6 +157,43 @@ def render_number(rng, digits: np.ndarray, labels, *, digit_height: float | None
         image.save(buffer, "PNG")
     text = "".join(str(int(label)) for label in labels)
     return NumberImage(buffer.getvalue(), fmt, text, boxes, touching)
+
+
+STRAYS = ("dash", "cross", "tangle", "tick", "blot")
+
+
+def stray_mark(rng, ink: np.ndarray, kind: str, digit_height: float, x0: int, baseline: float) -> None:
+    """Draw a mark that is no digit into `ink` (in place), in a box about 0.9 digit heights wide
+    starting at column x0: a dash, a small cross, a tangle of pen, a tick or an ink blot."""
+    from PIL import ImageDraw
+
+    kind = str(rng.choice(STRAYS)) if kind == "any" else kind
+    size = digit_height * rng.uniform(0.55, 0.85)
+    top = baseline - digit_height * rng.uniform(0.7, 1.0)
+    layer = Image.new("L", (ink.shape[1], ink.shape[0]), 0)
+    draw = ImageDraw.Draw(layer)
+    pen = max(2, round(digit_height * rng.uniform(0.08, 0.14)))
+    if kind == "dash":
+        y = top + size * rng.uniform(0.3, 0.7)
+        draw.line([(x0, y), (x0 + size, y + rng.uniform(-0.1, 0.1) * size)], fill=255, width=pen)
+    elif kind == "cross":
+        draw.line([(x0, top), (x0 + size, top + size)], fill=255, width=pen)
+        draw.line([(x0 + size, top), (x0, top + size)], fill=255, width=pen)
+    elif kind == "tick":
+        draw.line([(x0, top + 0.6 * size), (x0 + 0.35 * size, top + size), (x0 + size, top)], fill=255,
+                  width=pen, joint="curve")
+    elif kind == "blot":
+        r = size * rng.uniform(0.25, 0.4)
+        draw.ellipse([x0, top + size / 2 - r, x0 + 2 * r * rng.uniform(1.0, 1.6), top + size / 2 + r], fill=255)
+    else:  # a tangle
+        point, heading, points = np.array([x0 + size / 2, top + size / 2]), rng.uniform(0, 2 * np.pi), []
+        for _ in range(int(rng.integers(30, 60))):
+            heading += rng.normal(0, 0.9)
+            point = np.clip(point + size / 12 * np.array([np.cos(heading), np.sin(heading)]),
+                            [x0, top], [x0 + size, top + size])
+            points.append(tuple(point))
+        draw.line(points, fill=255, width=pen, joint="curve")
+    np.maximum(ink, np.asarray(layer, np.float32) / 255, out=ink)
 
 
 def add_speck(rng, grey: np.ndarray, ink_level: float, digit_height: float) -> np.ndarray:
