@@ -2,8 +2,10 @@
 
 --count images of 1- to 6-digit numbers built from MNIST test digits (tests/helpers/number_images.py:
 uneven grey paper, JPEG and PNG, heights +-15%, baseline jitter, gaps from wide to touching, specks),
-written as files and read with read_numbers, using the current registered model, or --model DIR (with
-neither, a 784-100-10 model is trained first, and the output says so).
+written as files and read with read_numbers; then the same count again with a stray mark that is no
+digit (a dash, a cross, a tangle, a tick or a blot) beside a third of them. Read with the current
+registered model, or --model DIR (with neither, a 784-100-10 model is trained first, and the output
+says so).
 
 Accuracy: numbers read exactly; digits right by position (a number read with the wrong count of
 digits counts all its digits wrong); and 1 - the digit error rate (edit distance / digits), which
@@ -97,6 +99,8 @@ def main() -> None:
         truths = [item.text for item in items]
         n_digits = sum(len(t) for t in truths)
 
+        marked = random_numbers(args.count, seed=args.seed + 1, stray_share=1 / 3)
+        marked_reads = read_numbers([str(p) for p in write_numbers(tmp / "marked", marked)], net)
         reads = read_numbers(paths, net)  # warm: imports, caches, the model in classify_files
         classify_files(str(folder), singles[:100])
         times = {"read_numbers": [], "classify_files": []}
@@ -125,7 +129,15 @@ def main() -> None:
     apart = [(t, r) for t, r, item in zip(truths, texts, items) if not any(item.touching)]
     s = score(*map(list, zip(*apart)))
     print(f"| all but the {args.count - len(apart)} with a touching pair | {s['numbers']} | {s['exact']:.1%} | "
-          f"{s['by_position']:.1%} | {s['one_minus_error']:.1%} |\n")
+          f"{s['by_position']:.1%} | {s['one_minus_error']:.1%} |")
+    marked_texts = ["" if isinstance(r, DataError) else r.text for r in marked_reads]
+    with_mark = [i for i in range(len(marked)) if i % 3 == 0]
+    for label, chosen in ((f"{args.count:,} more, a third with a stray mark", range(len(marked))),
+                          (f"... the {len(with_mark)} with a stray mark", with_mark)):
+        s = score([marked[i].text for i in chosen], [marked_texts[i] for i in chosen])
+        print(f"| {label} | {s['numbers']} | {s['exact']:.1%} | {s['by_position']:.1%} | "
+              f"{s['one_minus_error']:.1%} |")
+    print()
 
     wall = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
     cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}

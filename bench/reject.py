@@ -8,7 +8,8 @@ another seed from MNIST *test* digits (one that preprocessing finds blank, as mo
 counts as rejected: `digits predict` says `blank`, not a digit); and on real digits: MNIST test
 (10,000), optdigits (1,797 by 13 other writers) and the drawn digits (1,500). Figures are medians over the seeds.
 
-Run: .venv/bin/python -m bench.reject [--seeds 3] [--per-kind 500] [--models DIR ...]
+Run: .venv/bin/python -m bench.reject [--seeds 3] [--per-kind 500] [--keep DIR] [--models DIR ...]
+(--keep DIR: keep the trained models as DIR/seed<N>, e.g. for bench/numbers.py --model)
 """
 from __future__ import annotations
 
@@ -61,13 +62,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="train and measure seeds 0..N-1")
     parser.add_argument("--per-kind", type=int, default=500, help="unseen negatives of each kind")
     parser.add_argument("--models", nargs="*", help="measure these saved models (seeds 0, 1, ...) instead of training")
+    parser.add_argument("--keep", metavar="DIR", help="keep the models trained here as DIR/seed<N>")
     args = parser.parse_args()
     from nnmodel.images.negatives import NEGATIVE_KINDS
     from nnmodel.reject import THRESHOLD
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        folders = [Path(m) for m in args.models] if args.models else [Path(tmp) / f"seed{s}" for s in range(args.seeds)]
+        home = Path(args.keep or tmp)
+        folders = [Path(m) for m in args.models] if args.models else [home / f"seed{s}" for s in range(args.seeds)]
         for seed, folder in enumerate(folders):
             accuracy = {} if args.models else train(seed, folder)
             runs.append({"seed": seed, "accuracy": accuracy, **measure(folder, seed, args.per_kind)})

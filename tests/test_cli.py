@@ -44,6 +44,8 @@ def test_help_as_a_user_runs_it():
     (["predict", "d", "--min-confidence", "1.5"], "--min-confidence", "must be a finite number from 0 to 1"),
     (["predict", "d", "--min-confidence", "nan"], "--min-confidence", "must be a finite number"),
     (["predict", "d", "--chunk-size", "0"], "--chunk-size", "must be a whole number from 1"),
+    (["predict", "d", "--reject-threshold", "0"], "--reject-threshold", "must be a finite number from 0.01 to 1"),
+    (["predict", "d", "--reject-threshold", "2"], "--reject-threshold", "must be a finite number from 0.01 to 1"),
     (["predict", "d", "--workers", "0"], "--workers", "must be a whole number from 1"),
     (["schedule", "--interval", "0"], "--interval", "must be a number above 0"),
     (["gui", "--brush", "1000"], "--brush", "must be a whole number from 4 to 48"),

@@ -267,14 +267,15 @@ def test_the_look_inside_panel_follows_the_drawing_live(viewer, mnist_raw):
 
 
 def clearly_drawn(viewer, mnist_raw, label: int) -> int:
-    """The first test image of `label` that the model reads right, with p > 0.9, when drawn alone."""
+    """The first test image of `label` that the model reads right, with p > 0.9 (and surely a digit),
+    when drawn alone."""
     from nnmodel.images.preprocess import preprocess_image
     from nnmodel.images.strokes import render
 
     for i in np.flatnonzero(mnist_raw.test_labels == label)[:50]:
         pixels = preprocess_image(render(digit_strokes(mnist_raw.test_images[i]))).pixels.reshape(1, 784)
-        proba = viewer.model.network.predict_proba(pixels)[0]
-        if proba.argmax() == label and proba.max() > 0.9:
+        proba, not_a_digit = viewer.model.network.proba_and_not_a_digit(pixels)
+        if proba[0].argmax() == label and proba[0].max() > 0.9 and (not_a_digit is None or not_a_digit[0] < 0.1):
             return int(i)
     raise LookupError(label)
 
@@ -318,3 +319,47 @@ def test_number_mode_opens_a_number_image(viewer, tmp_path):
     assert viewer.number is not None and len(viewer.number.text) == 4
     assert viewer.root.title().startswith(f"digits - {viewer.number.text} (")
     assert np.asarray(viewer.ink).max() > 128  # the picture became the ink: strokes add to it
+
+
+@pytest.fixture
+def rejecting_viewer(tk_root, rejecting_model, tmp_path):
+    """The viewer with the session's small model that knows what is not a digit."""
+    from nnmodel.store.registry import Registry
+
+    registry = Registry(tmp_path / "artifacts")
+    with registry.new_version() as (staging, version):
+        for f in rejecting_model.iterdir():
+            shutil.copy(f, staging / f.name)
+    registry.promote(version)
+    yield from make_viewer(tk_root, tmp_path / "artifacts")
+
+
+def tangle(left: float, top: float, size: float, seed: int = 0) -> list:
+    """A scribble of pen in a box: no digit."""
+    rng = np.random.default_rng(seed)
+    point, heading, points = np.array([left + size / 2, top + size / 2]), 0.0, []
+    for _ in range(60):
+        heading += rng.normal(0, 0.9)
+        point = np.clip(point + size / 10 * np.array([np.cos(heading), np.sin(heading)]), [left, top],
+                        [left + size, top + size])
+        points.append((float(point[0]), float(point[1])))
+    return [points]
+
+
+@pytest.mark.slow
+def test_a_scribble_is_not_a_digit_and_a_stray_mark_is_left_out_of_a_number(rejecting_viewer, mnist_raw):
+    viewer = rejecting_viewer
+    draw(viewer, tangle(40, 40, 200))
+    assert x_window_name(viewer).startswith("digits - not a digit ("), x_window_name(viewer)
+    assert viewer.digit_label.cget("text") == "?" and "likely" in viewer.confidence_label.cget("text")
+    key(viewer, "c")
+    key(viewer, "n")
+    picks = [clearly_drawn(viewer, mnist_raw, d) for d in (3, 5)]
+    for k, i in enumerate(picks):
+        draw(viewer, [[(x + 220 * k, y) for x, y in stroke] for stroke in digit_strokes(mnist_raw.test_images[i])])
+    assert x_window_name(viewer).startswith("digits - 35 ("), (x_window_name(viewer), viewer.number.marks,
+                                                               [(d.digit, d.box) for d in viewer.number.digits])
+    cross = [[(560, 60), (700, 200)], [(700, 60), (560, 200)]]  # a cross beside the number
+    draw(viewer, cross)
+    assert x_window_name(viewer).startswith("digits - 35 ("), x_window_name(viewer)
+    assert viewer.number.marks == 1 and viewer.digit_label.cget("text") == "35"

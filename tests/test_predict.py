@@ -47,7 +47,8 @@ def test_flow_writes_one_row_per_file_in_stable_order(prefect_harness, registere
     assert by_path["white.png"]["status"] == "blank" and by_path["white.png"]["predicted"] == ""
     ok = [r for r in rows if r["status"] == "ok"]
     assert all(abs(sum(float(r[f"p{d}"]) for d in range(10)) - 1) < 1e-4 for r in ok)
-    assert summary["status"] == {"ok": 23, "low_confidence": 0, "several_digits": 0, "blank": 1, "error": 5}
+    assert summary["status"] == {"ok": 23, "low_confidence": 0, "several_digits": 0, "not_a_digit": 0, "blank": 1,
+                                 "error": 5}
     assert summary["rows"] == 29 and sum(summary["digits"].values()) == 23
     assert not parts.parts_dir(out).exists()
     assert (out.parent / "out.csv.summary.json").is_file()
@@ -61,6 +62,24 @@ def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifac
     predict_flow([str(messy_folder)], str(out), str(Registry(registered_artifacts).resolve()), min_confidence=1.01)
     statuses = {r["status"] for r in read_csv(out) if r["predicted"]}
     assert statuses == {"low_confidence"}
+
+
+def test_not_a_digit_rows_and_their_threshold(prefect_harness, rejecting_model, tmp_path, mnist_raw):
+    """With a model that knows what is not a digit: noise is a not_a_digit row (its reason in the error
+    column, counted apart from the digits), digits stay ok; the threshold is the flow's parameter."""
+    from flows.predict import predict_flow
+
+    write_digits(tmp_path / "scans", mnist_raw.test_images[:3])
+    noise = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "scans" / "noise.png")
+    out = tmp_path / "out.csv"
+    summary = predict_flow([str(tmp_path / "scans")], str(out), str(rejecting_model))
+    rows = {r["path"]: r for r in read_csv(out)}
+    assert rows["noise.png"]["status"] == "not_a_digit" and rows["noise.png"]["error"].startswith("not a digit (")
+    assert summary["status"]["not_a_digit"] == 1 and summary["status"]["ok"] == 3
+    assert sum(summary["digits"].values()) == 3
+    predict_flow([str(tmp_path / "scans")], str(out), str(rejecting_model), reject_threshold=0.01)
+    assert "the threshold is 1%)" in {r["path"]: r for r in read_csv(out)}["noise.png"]["error"]
 
 
 def test_image_files_given_one_by_one_get_their_rows(prefect_harness, registered_artifacts, tmp_path, mnist_raw,

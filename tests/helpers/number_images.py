@@ -205,14 +205,18 @@ def add_speck(rng, grey: np.ndarray, ink_level: float, digit_height: float) -> n
     return grey + (ink_level - grey) * dot
 
 
-def random_numbers(count: int, seed: int = 0, lengths=range(1, 7), **options) -> list[NumberImage]:
-    """`count` numbers of random length (from `lengths`) made of random MNIST test digits."""
+def random_numbers(count: int, seed: int = 0, lengths=range(1, 7), stray_share: float = 0.0,
+                   **options) -> list[NumberImage]:
+    """`count` numbers of random length (from `lengths`) made of random MNIST test digits; with
+    `stray_share`, every 1/stray_share-th one (from the first) has a stray mark beside it."""
     images, labels = mnist_test()
     rng = np.random.default_rng(seed)
+    every = round(1 / stray_share) if stray_share else 0
     items = []
-    for _ in range(count):
+    for i in range(count):
         picks = rng.integers(0, len(images), int(rng.choice(list(lengths))))
-        items.append(render_number(rng, images[picks], labels[picks], **options))
+        stray = {"stray": "any"} if every and i % every == 0 else {}
+        items.append(render_number(rng, images[picks], labels[picks], **options, **stray))
     return items
 
 
