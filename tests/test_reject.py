@@ -109,7 +109,7 @@ def test_a_model_without_the_class_never_rejects(trained_model, mnist_raw):
                                                                                       seed=1))))
 
 
-def test_predict_proba_stays_the_ten_digits_and_the_file_keeps_the_eleventh(rejecting, rejecting_model, tmp_path,
+def test_predict_proba_stays_the_ten_digits_and_the_file_keeps_the_reject_head(rejecting, rejecting_model, tmp_path,
                                                                             mnist_raw):
     from nnmodel.model import modelfile
 
@@ -118,7 +118,7 @@ def test_predict_proba_stays_the_ten_digits_and_the_file_keeps_the_eleventh(reje
     assert proba.shape == (40, 10) and p_not.shape == (40,)
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(rejecting.predict_proba(X), proba)
-    assert "not a digit" in rejecting.describe() and rejecting.sizes[-1] == 11
+    assert "not-a-digit head" in rejecting.describe() and rejecting.reject_sizes[-1] == 2
     copy = modelfile.load_model(modelfile.save_model(rejecting, tmp_path / "again"))[0]
     np.testing.assert_array_equal(copy.not_a_digit_proba(X), p_not)
 

@@ -12,11 +12,13 @@ image's stage-1 maps, and the pixel map comes from the exact input gradient thro
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
 from nnmodel.images.distort import shift_images
 from nnmodel.model import conv_features as cf
+from nnmodel.model import lbfgs
 from nnmodel.model.base import (
     MAX_UNITS,
     Model,
@@ -31,6 +33,7 @@ from nnmodel.model.dense import activation_slope, cost_and_grad, forward, one_ho
 SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]  # test_shifts takes the first N
 PREDICT_CHUNK = 8192     # images per chunk when predicting (bounds the features' memory)
 STAGE2_IMAGES = 10_000   # images whose stage-1 maps the stage-2 filters are learned from
+REJECT_DIGITS_PER_NEGATIVE = 3  # the not-a-digit head sees this many digits per negative
 IMPORTANCE_IMAGES = 200  # images unit_importance averages contributions over
 
 
@@ -45,9 +48,12 @@ class ConvFeatures(Model):
     warmup        [[share, iterations], ...] L-BFGS-B stages on a random share of the examples first
     memory, tol, patience, eval_every   L-BFGS-B settings, as every family's
     heads         heads fitted (each from its own seed), their probabilities averaged: a committee
-    not_a_digit   an 11th output, "not a digit", learned from training images labelled 10 (the data
-                  layer's negatives): predict_proba stays the ten digits (renormalised), and
-                  not_a_digit_proba says how likely an image is none of them
+    not_a_digit   also learn whether an image is a digit at all, from training images labelled 10
+                  (the data layer's negatives): a separate head on the same features (the digit
+                  heads learn from the digits alone, so reading digits is not traded away);
+                  not_a_digit_proba says how likely an image is no digit
+    reject_hidden, reject_iter   that head's hidden units and L-BFGS-B iterations; it is fitted on
+                  every negative and REJECT_DIGITS_PER_NEGATIVE times as many digits
     test_shifts   also read each image shifted one pixel this many ways (0-8) and average the answers
     seed          the filters' patches, the heads' initial weights and the warm-up subsets
     """
@@ -56,7 +62,8 @@ class ConvFeatures(Model):
 
     def __init__(self, filters=8, filter_size=5, pool=2, stage2_filters=16, stage2_size=3, stage2_pool=2,
                  patches=100_000, hidden_sizes=(100,), lam=1.0, max_iter=50, warmup=((0.25, 50),), memory=20,
-                 tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, not_a_digit=False, seed=0):
+                 tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, not_a_digit=False,
+                 reject_hidden=64, reject_iter=150, seed=0):
         self.filters = filters
         self.filter_size = filter_size
         self.pool = pool
@@ -75,6 +82,8 @@ class ConvFeatures(Model):
         self.heads = heads
         self.test_shifts = test_shifts
         self.not_a_digit = not_a_digit
+        self.reject_hidden = reject_hidden
+        self.reject_iter = reject_iter
         self.seed = seed
 
     @classmethod
@@ -94,6 +103,8 @@ class ConvFeatures(Model):
         check_whole(params, "seed", 0)
         if not isinstance(params["not_a_digit"], bool):
             raise ValueError(f"not_a_digit must be true or false, not {params['not_a_digit']!r}")
+        check_whole(params, "reject_hidden", 1, MAX_UNITS)
+        check_whole(params, "reject_iter", 1, MAX_UNITS)
         warmup = params["warmup"]
         if not isinstance(warmup, (list, tuple)) or any(
                 not isinstance(stage, (list, tuple)) or len(stage) != 2 or isinstance(stage[1], bool)
@@ -119,14 +130,14 @@ class ConvFeatures(Model):
         return int(np.prod(cf.output_shape(self.stage_shapes(self.get_params()))))
 
     @property
-    def n_outputs(self) -> int:
-        """The heads' outputs: the ten digits, and "not a digit" last when the model has that class."""
-        return 11 if self.not_a_digit else 10
+    def sizes(self) -> tuple[int, ...]:
+        """Units per layer of each digit head, features first: e.g. (800, 100, 10)."""
+        return (self.n_features, *map(int, self.hidden_sizes), 10)
 
     @property
-    def sizes(self) -> tuple[int, ...]:
-        """Units per layer of each head, features first: e.g. (800, 100, 10), or (800, 100, 11)."""
-        return (self.n_features, *map(int, self.hidden_sizes), self.n_outputs)
+    def reject_sizes(self) -> tuple[int, ...]:
+        """Units per layer of the not-a-digit head: (800, 64, 2) (a digit, not a digit)."""
+        return (self.n_features, int(self.reject_hidden), 2)
 
     def describe(self) -> str:
         shapes = self.stage_shapes(self.get_params())
@@ -134,7 +145,7 @@ class ConvFeatures(Model):
         side, _, channels = cf.output_shape(shapes)
         heads = f"{self.heads} heads" if self.heads > 1 else "head"
         shifts = f", reads {self.test_shifts} shifted copies too" if self.test_shifts else ""
-        reject = " (the 11th output: not a digit)" if self.not_a_digit else ""
+        reject = f" and a not-a-digit head {'-'.join(map(str, self.reject_sizes))}" if self.not_a_digit else ""
         return (f"conv features: {stages} ({channels} maps {side}x{side}), {heads} "
                 f"{'-'.join(map(str, self.sizes))}{reject}{shifts}")
 
@@ -152,24 +163,53 @@ class ConvFeatures(Model):
             raise ValueError("labels must be digits 0-9 (and 10, not a digit, only with not_a_digit=True)")
         if self.not_a_digit and not has_negatives:
             raise ValueError("not_a_digit=True needs training images labelled 10 (not a digit): none given")
-        digits = y < 10
-        self.stages_ = self._learn_stages(images[digits] if not digits.all() else images)
+        if has_negatives:  # the digits first, the negatives after them (a view of the digits, no copy)
+            order = np.argsort(y == 10, kind="stable")
+            if not (order[:-1] < order[1:]).all():
+                images, y = images[order], y[order]
+        n_digits = int((y < 10).sum())
+        self.stages_ = self._learn_stages(images[:n_digits])
         F = cf.features(images, self.stages_)
-        self.standardiser_ = cf.Standardiser.fit(F)
+        self.standardiser_ = cf.Standardiser.fit(F[:n_digits])
         self.standardiser_.apply(F)
         check = None
         if validation is not None:  # checks read the validation images' features, computed once
             F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
 
             def check():
-                return float(np.mean(self._heads_proba(F_val)[:, :10].argmax(axis=1) == y_val))
-        self.heads_ = []
+                return float(np.mean(self._heads_proba(F_val).argmax(axis=1) == y_val))
+        self.heads_, self.reject_head_ = [], None
         records = []
         for head in range(self.heads):
-            self._fit_head(F, y, head, check, progress)
+            self._fit_head(F[:n_digits], y[:n_digits], head, check, progress)
             records.append(super().training_record())
         self.head_records_ = records
+        if self.not_a_digit:
+            self._fit_reject_head(F, n_digits)
         return self
+
+    def _fit_reject_head(self, F: np.ndarray, n_digits: int) -> None:
+        """The not-a-digit head: L-BFGS-B on every negative (rows n_digits on of F) and up to
+        REJECT_DIGITS_PER_NEGATIVE times as many digits drawn at random (copies in other hands among
+        them, so unusual hands stay digits)."""
+        rng = np.random.default_rng([self.seed, 17])
+        n_negatives = len(F) - n_digits
+        picked = np.sort(rng.choice(n_digits, min(n_digits, REJECT_DIGITS_PER_NEGATIVE * n_negatives), replace=False))
+        rows = np.concatenate([picked, np.arange(n_digits, len(F))])
+        inputs = F[rows]
+        targets = one_hot((rows >= n_digits).astype(np.intp), 2, np.float32)
+        sizes = self.reject_sizes
+
+        def objective(flat):
+            cost, grads = cost_and_grad(unpack(flat, sizes), inputs, targets, self.lam, "relu")
+            return cost, pack(grads)
+
+        started = time.perf_counter()
+        result = lbfgs.minimise(objective, self._initial_weights(sizes, [self.seed, 19]), max_iter=self.reject_iter,
+                                memory=self.memory, tol=self.tol)
+        self.reject_head_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes)]
+        self.reject_record_ = {"iterations": result.n_iter, "examples": len(rows),
+                               "seconds": round(time.perf_counter() - started, 2)}
 
     def _learn_stages(self, images: np.ndarray) -> list[tuple[np.ndarray, int]]:
         maps = images.reshape(-1, cf.SIDE, cf.SIDE, 1).astype(np.float32)
@@ -187,7 +227,7 @@ class ConvFeatures(Model):
 
     def _fit_head(self, F: np.ndarray, y: np.ndarray, head: int, check, progress) -> None:
         """Fit head number `head` (appended to heads_) on standardised features F with L-BFGS-B."""
-        sizes, Y = self.sizes, one_hot(y, self.n_outputs, np.float32)
+        sizes, Y = self.sizes, one_hot(y, 10, np.float32)
         rng = np.random.default_rng([self.seed, 11, head])
 
         def objective_on(rows):
@@ -212,15 +252,16 @@ class ConvFeatures(Model):
             progress({**info, "iteration": head * total + info["iteration"], "max_iter": self.heads * total,
                       "eta_seconds": info["eta_seconds"] + later_heads})
 
-        self._minimise(stages, self._initial_head(head), set_flat, len(F), check,
+        self._minimise(stages, self._initial_weights(sizes, [self.seed, 13, head]), set_flat, len(F), check,
                        counted if progress and self.heads > 1 else progress)
 
-    def _initial_head(self, head: int) -> np.ndarray:
+    @staticmethod
+    def _initial_weights(sizes: tuple[int, ...], seed: list[int]) -> np.ndarray:
         """He-scaled normal weights for the ReLU layers (the features are standardised), zero biases."""
-        rng = np.random.default_rng([self.seed, 13, head])
-        last = len(self.sizes) - 2
+        rng = np.random.default_rng(seed)
+        last = len(sizes) - 2
         params = [(rng.normal(0, np.sqrt((1 if i == last else 2) / n_in), (n_out, n_in)), np.zeros(n_out))
-                  for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))]
+                  for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes))]
         return pack(params)
 
     def training_record(self) -> dict:
@@ -232,6 +273,8 @@ class ConvFeatures(Model):
             record.update(iterations=sum(r["iterations"] for r in records),
                           seconds=round(sum(r["seconds"] for r in records), 2),
                           heads=[{k: v for k, v in r.items() if k != "history"} for r in records])
+        if getattr(self, "reject_record_", None):
+            record["not_a_digit_head"] = self.reject_record_
         return record
 
     # ------------------------------------------------------------------ predicting
@@ -240,7 +283,7 @@ class ConvFeatures(Model):
         return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.stages_))
 
     def _heads_proba(self, F: np.ndarray) -> np.ndarray:
-        """The heads' probabilities (n, n_outputs), averaged over the heads fitted so far."""
+        """The digit heads' probabilities (n, 10), averaged over the heads fitted so far."""
         fitted = [h for h in self.heads_ if h is not None]
         return np.mean([output_proba(forward(h, F, "relu")[-1], "softmax") for h in fitted], axis=0) \
             .astype(np.float32)
@@ -252,13 +295,11 @@ class ConvFeatures(Model):
                   for start in range(0, len(images), PREDICT_CHUNK)]
         if not chunks:
             return np.zeros((0, 10), np.float32)
-        return np.concatenate([np.mean([forward(h, F, "relu")[-1][:, :10] for h in self.heads_], axis=0)
-                               for F in chunks])
+        return np.concatenate([np.mean([forward(h, F, "relu")[-1] for h in self.heads_], axis=0) for F in chunks])
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, 10) float32 of images (n, 784) in [0, 1], averaged over the heads and, with
-        test_shifts, over the image and its shifted copies; with the not-a-digit class, the ten digits'
-        share renormalised (how the digits compare, were it one)."""
+        test_shifts, over the image and its shifted copies."""
         return self.proba_and_not_a_digit(X)[0]
 
     def not_a_digit_proba(self, X) -> np.ndarray | None:
@@ -266,24 +307,23 @@ class ConvFeatures(Model):
         return self.proba_and_not_a_digit(X)[1]
 
     def proba_and_not_a_digit(self, X) -> tuple[np.ndarray, np.ndarray | None]:
-        """predict_proba and not_a_digit_proba in one pass over the network."""
-        full = self._all_proba(X)
-        if not self.not_a_digit:
-            return full, None
-        digits = full[:, :10]
-        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), full[:, 10].copy()
-
-    def _all_proba(self, X) -> np.ndarray:
-        """The heads' outputs (n, n_outputs) averaged over heads and shifted copies."""
+        """predict_proba and not_a_digit_proba in one pass over the features (each averaged over the
+        image and its shifted copies)."""
         images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
-        out = np.empty((len(images), self.n_outputs), np.float32)
+        proba = np.empty((len(images), 10), np.float32)
+        reject = np.empty(len(images), np.float32) if self.not_a_digit else None
         for start in range(0, len(images), PREDICT_CHUNK):
             block = images[start: start + PREDICT_CHUNK]
-            p = self._heads_proba(self._standardised_features(block))
-            for dy, dx in SHIFTS[: self.test_shifts]:
-                p += self._heads_proba(self._standardised_features(shift_images(block, dy, dx)))
-            out[start: start + len(block)] = p / (1 + self.test_shifts)
-        return out
+            p, r = 0.0, 0.0
+            for dy, dx in [(0, 0), *SHIFTS[: self.test_shifts]]:
+                F = self._standardised_features(shift_images(block, dy, dx) if dy or dx else block)
+                p = p + self._heads_proba(F)
+                if reject is not None:
+                    r = r + output_proba(forward(self.reject_head_, F, "relu")[-1], "softmax")[:, 1]
+            proba[start: start + len(block)] = p / (1 + self.test_shifts)
+            if reject is not None:
+                reject[start: start + len(block)] = r / (1 + self.test_shifts)
+        return proba, reject
 
     # ------------------------------------------------------------------ named arrays
 
@@ -296,6 +336,9 @@ class ConvFeatures(Model):
         for j in range(self.heads):
             for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
                 shapes[f"h{j}_W{i}"], shapes[f"h{j}_b{i}"] = (n_out, n_in), (n_out,)
+        if self.not_a_digit:
+            for i, (n_in, n_out) in enumerate(itertools.pairwise(self.reject_sizes)):
+                shapes[f"reject_W{i}"], shapes[f"reject_b{i}"] = (n_out, n_in), (n_out,)
         return shapes
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -304,6 +347,8 @@ class ConvFeatures(Model):
         for j, head in enumerate(self.heads_):
             for i, (W, b) in enumerate(head):
                 arrays[f"h{j}_W{i}"], arrays[f"h{j}_b{i}"] = W, b
+        for i, (W, b) in enumerate(self.reject_head_ or []):
+            arrays[f"reject_W{i}"], arrays[f"reject_b{i}"] = W, b
         return arrays
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -314,6 +359,8 @@ class ConvFeatures(Model):
                                              arrays["feature_scale"].astype(np.float32))
         self.heads_ = [[(arrays[f"h{j}_W{i}"].astype(np.float32), arrays[f"h{j}_b{i}"].astype(np.float32))
                         for i in range(len(self.sizes) - 1)] for j in range(self.heads)]
+        self.reject_head_ = [(arrays[f"reject_W{i}"].astype(np.float32), arrays[f"reject_b{i}"].astype(np.float32))
+                             for i in range(len(self.reject_sizes) - 1)] if self.not_a_digit else None
 
     # ------------------------------------------------------------------ looking inside
 

@@ -4,10 +4,11 @@ training images the data layer makes for it (what `digits train --preset` picks)
   default   what a new user gets: convolutional features (PCA filters in two stages, learned without
             gradients) and a ReLU head fitted by L-BFGS-B, reading each image and 4 shifted copies;
             trained on each image plus three copies in other hands (a low-resolution scan; another
-            writing style, slant, size, stroke width or blur; drawn with a mouse): the best balance
-            found of reading other people's digits and `digits train` finishing in about two minutes
+            writing style, slant, size, stroke width or blur; drawn with a mouse) and 12,000 generated
+            images that are not digits (its 11th output, "not a digit"): the best balance found of
+            reading other people's digits and `digits train` finishing in about two minutes
   best      the strongest recipe trained here within 20 minutes: the same features, a committee of
-            two heads of 200 units, eight copies in other hands
+            two heads of 200 units, eight copies in other hands, 24,000 images that are not digits
   mlp       the earlier default: the original's 784-100-10 (Theta files the original `predict` reads),
             trained on each image plus one copy in another hand, 120 iterations
   original  the original project's recipe: per-class sigmoid output, lambda 0.1, 70 iterations, no copies
@@ -35,12 +36,12 @@ NEGATIVES = 12_000  # generated images that are not digits (nnmodel.images.negat
 PRESETS: dict[str, dict] = {
     "default": {"family": "conv", "copies": [["lowres"], IN_ANOTHER_HAND, ["mouse"]], "negatives": NEGATIVES,
                 "params": {**CONV, "hidden_sizes": (100,), "lam": 1.0, "max_iter": 40, "warmup": ((0.25, 50),),
-                           "heads": 1}},
+                           "heads": 1, "not_a_digit": True}},
     "best": {"family": "conv",
              "copies": [["lowres"], ["lowres"], IN_ANOTHER_HAND, IN_ANOTHER_HAND, ["mouse"], ["mouse"],
                         ["affine", "elastic"], ["aspect", "slant", "pen"]], "negatives": 2 * NEGATIVES,
              "params": {**CONV, "hidden_sizes": (200,), "lam": 1.0, "max_iter": 45,
-                        "warmup": ((0.2, 80), (0.5, 30)), "heads": 2}},
+                        "warmup": ((0.2, 80), (0.5, 30)), "heads": 2, "not_a_digit": True}},
     "mlp": {"family": "mlp", "copies": [IN_ANOTHER_HAND],
             "params": {"hidden_sizes": (100,), "activation": "sigmoid", "output": "softmax", "lam": 1.0,
                        "max_iter": 120, "memory": 50, "init_scale": 0.12}},
@@ -139,4 +140,5 @@ def describe_preset(name: str) -> str:
     lam = f", lambda {params['lam']:g}" if "lam" in params else ""
     warmup = sum(n for _, n in params.get("warmup") or ())
     iterations = f"{warmup} + {params.get('max_iter')}" if warmup else f"{params.get('max_iter')}"
-    return f"{model.describe()}; {iterations} iterations{lam}; {describe_copies(chosen['copies'])}"
+    negatives = f"; {chosen['negatives']:,} images that are not digits" if chosen.get("negatives") else ""
+    return f"{model.describe()}; {iterations} iterations{lam}; {describe_copies(chosen['copies'])}{negatives}"
