@@ -80,7 +80,7 @@ def test_the_model_rejects_every_kind_it_never_saw_and_keeps_real_digits(rejecti
     assert rejected.mean() >= 0.8, rates
     assert min(rates.values()) >= 0.4, rates  # the fixture model is small: bench/reject.py has the real figures
     real = read_digits(rejecting, forms(mnist_raw.test_images[:3000]))
-    assert real.rejected.mean() <= 0.03
+    assert real.rejected.mean() <= 0.05  # the default model: 0.1% (bench/reject.py)
     assert (real.proba.argmax(axis=1) == mnist_raw.test_labels[:3000]).mean() >= 0.93
 
 
@@ -195,7 +195,7 @@ def test_batch_rows_say_not_a_digit_with_the_reason_and_the_threshold_moves_it(r
     assert noise[-2] == "not_a_digit" and noise[-1].startswith("not a digit (") and "threshold is 50%" in noise[-1]
     assert seven[2] == 7 and seven[-2] == "ok" and seven[-1] == ""
     assert f"({p_noise:.0%} likely" in noise[-1]
-    kept = classify_files(str(rejecting_model), files, reject_threshold=float(np.nextafter(np.float32(p_noise), 1)))[0]
+    kept = classify_files(str(rejecting_model), files, reject_threshold=p_noise + 1e-4)[0]  # batches differ in ulps
     assert kept[-2] in ("ok", "low_confidence") and kept[-1] == ""
 
 

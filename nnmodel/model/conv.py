@@ -33,7 +33,7 @@ from nnmodel.model.dense import activation_slope, cost_and_grad, forward, one_ho
 SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]  # test_shifts takes the first N
 PREDICT_CHUNK = 8192     # images per chunk when predicting (bounds the features' memory)
 STAGE2_IMAGES = 10_000   # images whose stage-1 maps the stage-2 filters are learned from
-REJECT_DIGITS_PER_NEGATIVE = 3  # the not-a-digit head sees this many digits per negative
+REJECT_DIGITS_PER_NEGATIVE = 8  # the not-a-digit head sees this many digits per negative
 IMPORTANCE_IMAGES = 200  # images unit_importance averages contributions over
 
 
@@ -49,8 +49,9 @@ class ConvFeatures(Model):
     memory, tol, patience, eval_every   L-BFGS-B settings, as every family's
     heads         heads fitted (each from its own seed), their probabilities averaged: a committee
     not_a_digit   also learn whether an image is a digit at all, from training images labelled 10
-                  (the data layer's negatives): a separate head on the same features (the digit
-                  heads learn from the digits alone, so reading digits is not traded away);
+                  (the data layer's negatives): a small head reading what the first digit head
+                  sees (its last hidden layer and its ten scores, standardised); the digit heads
+                  learn from the digits alone, so reading digits is not traded away;
                   not_a_digit_proba says how likely an image is no digit
     reject_hidden, reject_iter   that head's hidden units and L-BFGS-B iterations; it is fitted on
                   every negative and REJECT_DIGITS_PER_NEGATIVE times as many digits
@@ -63,7 +64,7 @@ class ConvFeatures(Model):
     def __init__(self, filters=8, filter_size=5, pool=2, stage2_filters=16, stage2_size=3, stage2_pool=2,
                  patches=100_000, hidden_sizes=(100,), lam=1.0, max_iter=50, warmup=((0.25, 50),), memory=20,
                  tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, not_a_digit=False,
-                 reject_hidden=64, reject_iter=150, seed=0):
+                 reject_hidden=32, reject_iter=150, seed=0):
         self.filters = filters
         self.filter_size = filter_size
         self.pool = pool
@@ -136,8 +137,9 @@ class ConvFeatures(Model):
 
     @property
     def reject_sizes(self) -> tuple[int, ...]:
-        """Units per layer of the not-a-digit head: (800, 64, 2) (a digit, not a digit)."""
-        return (self.n_features, int(self.reject_hidden), 2)
+        """Units per layer of the not-a-digit head: (110, 32, 2): the first digit head's last hidden
+        layer and ten scores in; a digit, not a digit out."""
+        return (self.sizes[-2] + 10, int(self.reject_hidden), 2)
 
     def describe(self) -> str:
         shapes = self.stage_shapes(self.get_params())
@@ -191,12 +193,15 @@ class ConvFeatures(Model):
     def _fit_reject_head(self, F: np.ndarray, n_digits: int) -> None:
         """The not-a-digit head: L-BFGS-B on every negative (rows n_digits on of F) and up to
         REJECT_DIGITS_PER_NEGATIVE times as many digits drawn at random (copies in other hands among
-        them, so unusual hands stay digits)."""
+        them, so unusual hands stay digits), reading what the first digit head sees of each."""
         rng = np.random.default_rng([self.seed, 17])
         n_negatives = len(F) - n_digits
         picked = np.sort(rng.choice(n_digits, min(n_digits, REJECT_DIGITS_PER_NEGATIVE * n_negatives), replace=False))
         rows = np.concatenate([picked, np.arange(n_digits, len(F))])
-        inputs = F[rows]
+        seen = np.concatenate([self._seen_by_head(F[rows[s: s + PREDICT_CHUNK]])
+                               for s in range(0, len(rows), PREDICT_CHUNK)])
+        self.reject_standardiser_ = cf.Standardiser.fit(seen)
+        inputs = self.reject_standardiser_.apply(seen)
         targets = one_hot((rows >= n_digits).astype(np.intp), 2, np.float32)
         sizes = self.reject_sizes
 
@@ -282,6 +287,17 @@ class ConvFeatures(Model):
     def _standardised_features(self, X) -> np.ndarray:
         return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.stages_))
 
+    def _seen_by_head(self, F: np.ndarray) -> np.ndarray:
+        """What the first digit head sees of standardised features F: its last hidden layer and its
+        ten scores, (n, hidden + 10) float32 (the not-a-digit head's input before standardising)."""
+        acts = forward(self.heads_[0], F, "relu")
+        return np.concatenate([acts[-2], acts[-1]], axis=1).astype(np.float32)
+
+    def _reject_proba(self, F: np.ndarray) -> np.ndarray:
+        """How likely each image of standardised features F is no digit (n,)."""
+        seen = self.reject_standardiser_.apply(self._seen_by_head(F))
+        return output_proba(forward(self.reject_head_, seen, "relu")[-1], "softmax")[:, 1]
+
     def _heads_proba(self, F: np.ndarray) -> np.ndarray:
         """The digit heads' probabilities (n, 10), averaged over the heads fitted so far."""
         fitted = [h for h in self.heads_ if h is not None]
@@ -319,7 +335,7 @@ class ConvFeatures(Model):
                 F = self._standardised_features(shift_images(block, dy, dx) if dy or dx else block)
                 p = p + self._heads_proba(F)
                 if reject is not None:
-                    r = r + output_proba(forward(self.reject_head_, F, "relu")[-1], "softmax")[:, 1]
+                    r = r + self._reject_proba(F)
             proba[start: start + len(block)] = p / (1 + self.test_shifts)
             if reject is not None:
                 reject[start: start + len(block)] = r / (1 + self.test_shifts)
@@ -337,6 +353,7 @@ class ConvFeatures(Model):
             for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
                 shapes[f"h{j}_W{i}"], shapes[f"h{j}_b{i}"] = (n_out, n_in), (n_out,)
         if self.not_a_digit:
+            shapes["reject_mean"] = shapes["reject_scale"] = (self.reject_sizes[0],)
             for i, (n_in, n_out) in enumerate(itertools.pairwise(self.reject_sizes)):
                 shapes[f"reject_W{i}"], shapes[f"reject_b{i}"] = (n_out, n_in), (n_out,)
         return shapes
@@ -347,6 +364,8 @@ class ConvFeatures(Model):
         for j, head in enumerate(self.heads_):
             for i, (W, b) in enumerate(head):
                 arrays[f"h{j}_W{i}"], arrays[f"h{j}_b{i}"] = W, b
+        if self.reject_head_:
+            arrays.update(reject_mean=self.reject_standardiser_.mean, reject_scale=self.reject_standardiser_.scale)
         for i, (W, b) in enumerate(self.reject_head_ or []):
             arrays[f"reject_W{i}"], arrays[f"reject_b{i}"] = W, b
         return arrays
@@ -361,6 +380,9 @@ class ConvFeatures(Model):
                         for i in range(len(self.sizes) - 1)] for j in range(self.heads)]
         self.reject_head_ = [(arrays[f"reject_W{i}"].astype(np.float32), arrays[f"reject_b{i}"].astype(np.float32))
                              for i in range(len(self.reject_sizes) - 1)] if self.not_a_digit else None
+        if self.not_a_digit:
+            self.reject_standardiser_ = cf.Standardiser(arrays["reject_mean"].astype(np.float32),
+                                                        arrays["reject_scale"].astype(np.float32))
 
     # ------------------------------------------------------------------ looking inside
 
