@@ -19,6 +19,8 @@ random size, slant and position; fragments and pairs are made from the MNIST dig
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -26,8 +28,10 @@ from nnmodel.images.preprocess import preprocess_greys
 
 NEGATIVE_KINDS = ("noise", "texture", "paper", "letter", "symbol", "scribble", "fragment", "pair")
 CANVAS = 64
+BLOCK = 1000             # negatives made together, from one seed
+DIGITS_PER_BLOCK = 2000  # the digits a block's fragments and pairs are made from
 NOT_A_DIGIT = 10    # the label of a negative (digits are 0-9)
-GENERATOR_VERSION = 3  # part of the distortion layer's digest: change it when the images change
+GENERATOR_VERSION = 4  # part of the distortion layer's digest: change it when the images change
 
 # strokes in a unit box (x right, y down); letters and symbols a reader would not take for a digit
 LETTERS = {
@@ -71,18 +75,38 @@ def negative_images(n: int, digits: np.ndarray, seed: int = 0, kinds=NEGATIVE_KI
     return negatives_by_kind(n, digits, seed, kinds)[0]
 
 
-def negatives_by_kind(n: int, digits: np.ndarray, seed: int = 0, kinds=NEGATIVE_KINDS) -> tuple[np.ndarray, list]:
-    """negative_images and each image's kind (n,)."""
+def negatives_by_kind(n: int, digits: np.ndarray, seed: int = 0, kinds=NEGATIVE_KINDS,
+                      workers: int | None = None) -> tuple[np.ndarray, list]:
+    """negative_images and each image's kind (n,). Made in blocks of BLOCK images, each from its own
+    seed and its own random DIGITS_PER_BLOCK digits, on `workers` processes (default: one per core);
+    the same seed gives the same images whatever the workers."""
     unknown = set(kinds) - set(NEGATIVE_KINDS)
     if unknown:
         raise ValueError(f"unknown kind of negative {sorted(unknown)}; choose from {', '.join(NEGATIVE_KINDS)}")
-    rng = np.random.default_rng([seed, 21])
     digits = np.asarray(digits).reshape(-1, 28, 28)
     names = [kinds[i % len(kinds)] for i in range(n)]
-    greys = [MAKERS[name](rng, digits) for name in names]
-    done = preprocess_greys(greys)
-    out = np.stack([d.pixels for d in done]) if done else np.zeros((0, 28, 28), np.float32)
-    return np.round(out * 255).astype(np.uint8), names
+    blocks = []
+    for number, start in enumerate(range(0, n, BLOCK)):
+        rng = np.random.default_rng([seed, 22, number])
+        chosen = digits[np.sort(rng.choice(len(digits), min(len(digits), DIGITS_PER_BLOCK), replace=False))]
+        blocks.append((names[start: start + BLOCK], chosen, [seed, 21, number]))
+    workers = min(len(blocks), workers or os.cpu_count() or 1)
+    if workers > 1:
+        from nnmodel.images.distort import hand_pool
+
+        with hand_pool(workers) as pool:
+            parts = list(pool.map(negative_block, *zip(*blocks)))
+    else:
+        parts = [negative_block(*block) for block in blocks]
+    out = np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+    return out, names
+
+
+def negative_block(names: list[str], digits: np.ndarray, seed: list[int]) -> np.ndarray:
+    """One block of negatives (len(names), 28, 28) uint8, of the kinds named, in MNIST form."""
+    rng = np.random.default_rng(seed)
+    done = preprocess_greys([MAKERS[name](rng, digits) for name in names])
+    return np.round(np.stack([d.pixels for d in done]) * 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------ drawn on a canvas

@@ -33,7 +33,7 @@ from nnmodel.model.dense import activation_slope, cost_and_grad, forward, one_ho
 SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]  # test_shifts takes the first N
 PREDICT_CHUNK = 8192     # images per chunk when predicting (bounds the features' memory)
 STAGE2_IMAGES = 10_000   # images whose stage-1 maps the stage-2 filters are learned from
-REJECT_DIGITS_PER_NEGATIVE = 8  # the not-a-digit head sees this many digits per negative
+REJECT_DIGITS_PER_NEGATIVE = 4  # the not-a-digit head sees this many digits per negative
 IMPORTANCE_IMAGES = 200  # images unit_importance averages contributions over
 
 
@@ -64,7 +64,7 @@ class ConvFeatures(Model):
     def __init__(self, filters=8, filter_size=5, pool=2, stage2_filters=16, stage2_size=3, stage2_pool=2,
                  patches=100_000, hidden_sizes=(100,), lam=1.0, max_iter=50, warmup=((0.25, 50),), memory=20,
                  tol=1e-12, patience=None, eval_every=10, heads=1, test_shifts=4, not_a_digit=False,
-                 reject_hidden=32, reject_iter=150, seed=0):
+                 reject_hidden=32, reject_iter=100, seed=0):
         self.filters = filters
         self.filter_size = filter_size
         self.pool = pool
