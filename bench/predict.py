@@ -109,7 +109,7 @@ def main() -> None:
         command = [*DIGITS, "--artifacts", str(artifacts), "predict", str(folder),
                    "--out", str(tmp / "cmd.csv"), "--workers", str(args.workers)]
         command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
-        with prefect_env.quiet_flow_settings(), running_prefect_server(tmp / "prefect-home") as api:
+        with prefect_env.flow_settings(), running_prefect_server(tmp / "prefect-home") as api:
             flow([str(folder)], str(tmp / "warm.csv"), model_dir, chunk_size=args.chunk_size, processes=args.workers)
             for _ in range(args.rounds):
                 times["bare decode"].append(bare_decode(paths, args.workers))

@@ -73,7 +73,7 @@ def main() -> None:
         runs = {"flow, 10 files": lambda: flow([str(small)], str(tmp / "a.csv"), model_dir, processes=2),
                 "flow, 10,000 files": lambda: flow([str(tmp / "png")], str(tmp / "b.csv"), model_dir, processes=2)}
         times: dict[str, list[float]] = {name: [] for name in [*stages, *runs]}
-        with prefect_env.quiet_flow_settings():
+        with prefect_env.flow_settings():
             runs["flow, 10 files"]()  # warm up: temporary server, process pool
             for _ in range(args.rounds):
                 for name, fn in [*stages.items(), *runs.items()]:
