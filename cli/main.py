@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
         return status
     except KeyboardInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            stopping.tidying()
         if getattr(args, "on_interrupt", None):
             return args.on_interrupt(args)
         say(f"interrupted ({stopping.describe()}): nothing half-written was kept")

@@ -46,6 +46,17 @@ def install(held: bool = False) -> None:
         signal.signal(sig, _stop)
 
 
+def tidying() -> None:
+    """The command is stopping and tidying up (removing temporary files, pausing a deployment): a
+    further stopping signal, or a library's own handler re-sending one, is noted but no longer
+    interrupts, so the tidying finishes and the exit status says what stopped it."""
+    def note(signum, frame) -> None:
+        pass
+
+    for sig in STOPPING:
+        signal.signal(sig, note)
+
+
 def describe() -> str:
     return "Ctrl-C" if received == signal.SIGINT else received.name
 

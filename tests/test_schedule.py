@@ -58,9 +58,10 @@ def test_scheduled_retrain_runs_on_the_server_registers_and_never_overlaps(prefe
         assert "in progress" in skipped["reason"]
 
         def completed_runs():  # the skipped run is recorded when it starts; its flow run completes just after
-            completed = {"state": {"type": {"any_": ["COMPLETED"]}}}
+            completed = {"state": {"type": {"any_": ["COMPLETED"]}}}  # (other tests share this server)
             runs = api_post(prefect_server, "/flow_runs/filter",
-                            {"flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": completed})
+                            {"flows": {"name": {"any_": ["digits-train"]}}, "flow_runs": completed,
+                             "deployments": {"name": {"any_": ["test-retrain"]}}})
             return runs if len(runs) >= 2 else None
 
         runs = wait_for(completed_runs, 60, "the promoted and the skipped flow runs to complete on the server", serve)
