@@ -64,6 +64,7 @@ def test_min_confidence_marks_low_confidence(prefect_harness, registered_artifac
     assert statuses == {"low_confidence"}
 
 
+@pytest.mark.slow  # trains the session's small rejecting model
 def test_not_a_digit_rows_and_their_threshold(prefect_harness, rejecting_model, tmp_path, mnist_raw):
     """With a model that knows what is not a digit: noise is a not_a_digit row (its reason in the error
     column, counted apart from the digits), digits stay ok; the threshold is the flow's parameter."""

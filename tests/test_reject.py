@@ -72,6 +72,7 @@ def test_an_unknown_kind_of_negative_is_named():
 
 # ------------------------------------------------------------------ the class and the decision
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_the_model_rejects_every_kind_it_never_saw_and_keeps_real_digits(rejecting, mnist_raw):
     images, kinds = negatives_by_kind(800, mnist_raw.test_images, seed=77)  # from test digits: unseen
     rejected = read_digits(rejecting, forms(images)).rejected | (images.max(axis=(1, 2)) == 0)  # blank: no digit
@@ -84,6 +85,7 @@ def test_the_model_rejects_every_kind_it_never_saw_and_keeps_real_digits(rejecti
     assert (real.proba.argmax(axis=1) == mnist_raw.test_labels[:3000]).mean() >= 0.93
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_the_decision_turns_exactly_at_the_threshold(rejecting, mnist_raw):
     images = np.concatenate([negative_images(40, mnist_raw.test_images, seed=8), mnist_raw.test_images[:40]])
     X = forms(images)
@@ -109,6 +111,7 @@ def test_a_model_without_the_class_never_rejects(trained_model, mnist_raw):
                                                                                       seed=1))))
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_predict_proba_stays_the_ten_digits_and_the_file_keeps_the_reject_head(rejecting, rejecting_model, tmp_path,
                                                                             mnist_raw):
     from nnmodel.model import modelfile
@@ -175,6 +178,7 @@ def noise_photo(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (120, 160, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_batch_rows_say_not_a_digit_with_the_reason_and_the_threshold_moves_it(rejecting, rejecting_model, mnist_raw,
                                                                               tmp_path):
     from nnmodel.batch.classify import classify_files
@@ -199,6 +203,7 @@ def test_batch_rows_say_not_a_digit_with_the_reason_and_the_threshold_moves_it(r
     assert kept[-2] in ("ok", "low_confidence") and kept[-1] == ""
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_the_api_and_explain_say_not_a_digit(rejecting_model, mnist_raw):
     from nnmodel.api import load
     from nnmodel.explain import explain
@@ -211,6 +216,7 @@ def test_the_api_and_explain_say_not_a_digit(rejecting_model, mnist_raw):
     assert why.rejected and why.not_a_digit >= THRESHOLD
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_a_number_drops_its_stray_marks_and_a_page_of_marks_is_no_number(rejecting, mnist_raw):
     from nnmodel.images.numbers import read_number, read_numbers
     from tests.helpers.number_images import STRAYS, random_numbers, stray_mark
@@ -235,6 +241,7 @@ def test_a_number_drops_its_stray_marks_and_a_page_of_marks_is_no_number(rejecti
     assert np.mean([marks > 0 for _, _, marks in pages]) >= 0.7, pages
 
 
+@pytest.mark.slow  # trains the session's small rejecting model (about half a minute)
 def test_the_numbers_csv_has_a_row_for_a_page_without_a_digit(rejecting_model, tmp_path):
     from nnmodel.batch.classify import read_number_files
     from nnmodel.batch.rows import NUMBER_COLUMNS
