@@ -156,24 +156,41 @@ class RunReporter(threading.Thread):
 
 def pause_deployment(api: str, name: str) -> bool:
     """Pause the deployment digits-train/<name> on the server at `api` (its REST API: no Prefect
-    import, so it works at any moment, even mid-import); False when it is not there."""
+    import, so it works at any moment, even mid-import); False when it is not there. A busy server's
+    503 is retried, as Prefect's own client retries it."""
     import urllib.error
     import urllib.parse
     import urllib.request
 
     base = api.rstrip("/")
     try:
-        with urllib.request.urlopen(f"{base}/deployments/name/digits-train/{urllib.parse.quote(name)}",
-                                    timeout=10) as response:
-            deployment = json.loads(response.read())
-        request = urllib.request.Request(f"{base}/deployments/{deployment['id']}", method="PATCH",
-                                         data=b'{"paused": true}', headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10):
-            return True
+        deployment = json.loads(_rest(urllib.request.Request(
+            f"{base}/deployments/name/digits-train/{urllib.parse.quote(name)}")))
+        _rest(urllib.request.Request(f"{base}/deployments/{deployment['id']}", method="PATCH",
+                                     data=b'{"paused": true}', headers={"Content-Type": "application/json"}))
+        return True
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return False
         raise
+
+
+def _rest(request, attempts: int = 6) -> bytes:
+    """The answer to one REST request; a 503 (the server's database busy) is tried again, waiting
+    0.25 s, 0.5 s, ... between attempts."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == attempts - 1:
+                raise
+            time.sleep(0.25 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def interrupted(args) -> int:

@@ -235,9 +235,18 @@ def test_a_schedule_stopped_at_any_moment_leaves_its_deployment_paused(prefect_s
 
 
 def api_call_patch(api: str, deployment_id: str, **fields) -> None:
+    """PATCH a deployment; a 503 (the shared server's SQLite busy) is retried, as api_call does."""
+    import time
+    import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{api}/deployments/{deployment_id}", method="PATCH",
-                                     data=json.dumps(fields).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    for attempt in range(6):
+        request = urllib.request.Request(f"{api}/deployments/{deployment_id}", method="PATCH",
+                                         data=json.dumps(fields).encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 5:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
