@@ -78,6 +78,15 @@ def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `digits` command; its exit status. A stop that escapes the command's own handling still
+    ends with the status a shell expects (128 + the signal), never as an unhandled interrupt."""
+    try:
+        return run_command(argv)
+    except KeyboardInterrupt:
+        return stopping.status()
+
+
+def run_command(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         # SIGTERM and SIGHUP stop a command as Ctrl-C does, so its cleanup runs; one that comes
         # before the command is known is acted on once it is (below, where it is tidied for)
