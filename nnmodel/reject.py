@@ -1,6 +1,7 @@
 """The reject decision every reading path shares (batch prediction, numbers, the viewer, the API):
 an image, or a glyph of a number, is "not a digit" when the model's not-a-digit class says so with at
-least `threshold` probability. Models without that class (older files, the MLP family) never reject.
+least `threshold` probability (the conv family's not-a-digit head). Models without it (older files,
+the MLP family) never reject.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-THRESHOLD = 0.5  # the default: the not-a-digit class is likelier than all ten digits together
+THRESHOLD = 0.5  # the default: the model finds "not a digit" at least as likely as "a digit"
 
 
 @dataclass
@@ -30,11 +31,6 @@ def read_digits(model, X, threshold: float = THRESHOLD) -> Reading:
         not_a_digit = np.full(len(proba), np.nan, np.float32)
         return Reading(proba, not_a_digit, np.zeros(len(proba), bool))
     return Reading(proba, not_a_digit, not_a_digit >= threshold)
-
-
-def can_reject(model) -> bool:
-    """Whether `model` has a not-a-digit class (so the decision can reject anything)."""
-    return bool(getattr(model, "not_a_digit", False))
 
 
 def check_threshold(threshold: float) -> None:
