@@ -231,6 +231,7 @@ def test_the_next_command_stops_a_temporary_server_an_older_version_left(tmp_pat
     runs on, re-parented, serving nobody: the next command stops it."""
     env = without_prefect_settings()
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"  # Prefect's own 20 s is short on a busy CI machine
     orphan = ("import os\n"
               "from prefect.server.api.server import SubprocessASGIServer\n"
               "SubprocessASGIServer().start()\n"
