@@ -126,6 +126,9 @@ COPIES = Option("--copies", type=whole(0, 100), metavar="N",
 DISTORTIONS = Option("--distortions", type=distortion_list, metavar="KINDS",
                      help=f"comma-separated kinds of every copy (overrides the preset): deformations, combined, from "
                           f"{', '.join(KINDS)}; and hands, each image redrawn in one of them, from {', '.join(HANDS)}")
+TRAIN_DASK = Option("--dask", metavar="ADDRESS",
+                    help="train on a Dask cluster (its scheduler's address, e.g. tcp://host:8786): the workers "
+                         "read the training shards and compute each L-BFGS-B step's sums; the same model")
 RECIPE_OPTIONS = (PRESET, FAMILY, HIDDEN, MAXITER, LAMBDA, SEED, COPIES, DISTORTIONS)
 
 # ------------------------------------------------------------------ models and prediction

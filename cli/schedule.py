@@ -74,7 +74,7 @@ def register(commands) -> None:
     schedule.add_argument("--keep-schedule", action="store_true",
                           help="leave the deployment active when serving stops (default: pause it)")
     schedule.add_argument("--name", default="scheduled-retrain", help="deployment name (default scheduled-retrain)")
-    o.add(schedule, *o.RECIPE_OPTIONS, o.FEEDBACK, o.NO_FEEDBACK)
+    o.add(schedule, *o.RECIPE_OPTIONS, o.TRAIN_DASK, o.FEEDBACK, o.NO_FEEDBACK)
     schedule.set_defaults(handler=run, runs_flows=False, on_interrupt=interrupted)
 
 

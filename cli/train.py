@@ -35,7 +35,7 @@ def register(commands) -> None:
                     "The new model becomes current only if it beats the current one on validation accuracy.")
     o.add(train, *o.RECIPE_OPTIONS)
     train.add_argument("--list-presets", action=ListPresets, help="show every preset with its measured figures")
-    o.add(train, o.FORCE_PROMOTE, o.QUIET, o.FEEDBACK, o.NO_FEEDBACK, *o.SPLIT_OPTIONS, *o.SOURCE_OPTIONS)
+    o.add(train, o.TRAIN_DASK, o.FORCE_PROMOTE, o.QUIET, o.FEEDBACK, o.NO_FEEDBACK, *o.SPLIT_OPTIONS, *o.SOURCE_OPTIONS)
     train.set_defaults(handler=run_train, runs_flows=True)
 
     evaluate = commands.add_parser(
@@ -67,7 +67,7 @@ def flow_parameters(args) -> dict:
             "lam": getattr(args, "lam", None), "seed": args.seed, "copies": args.copies,
             "distortions": args.distortions,
             "feedback": str(Path(args.feedback).resolve()) if args.feedback else None,
-            "use_feedback": not args.no_feedback}
+            "use_feedback": not args.no_feedback, "dask": getattr(args, "dask", None)}
 
 
 def check_recipe(args) -> None:

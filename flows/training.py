@@ -40,12 +40,13 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
                   source: str = "bundled", dataset_name: str = "mnist", base_url: str | None = None,
                   validation_size: int = 5000, split_seed: int = 0, feedback: str | None = None,
                   use_feedback: bool = True, force_promote: bool = False, show_progress: bool = True,
-                  family: str | None = None) -> dict:
+                  family: str | None = None, dask: str | None = None) -> dict:
     """Train a challenger and register it (the `preset`'s model, or a model `family` with its own
     defaults, with the given overrides); it becomes current only if it beats the current model on
     the same validation data (or `force_promote`). Feedback images (`feedback`, default
     artifacts/feedback) are added to the training split. One training run at a time per artifacts
-    folder: a run that finds another in progress is skipped. Returns the registry's decision."""
+    folder: a run that finds another in progress is skipped. With `dask` (a scheduler's address) the
+    model is fitted on that Dask cluster. Returns the registry's decision."""
     recipe = family or preset
     run_id = start_training_run(artifacts, recipe)
     if run_id is None:
@@ -57,7 +58,7 @@ def training_flow(artifacts: str, preset: str = "default", hidden_sizes: list[in
     overrides = {"hidden_sizes": hidden_sizes, "max_iter": max_iter, "lam": lam, "seed": seed, "copies": copies,
                  "distortions": distortions}
     distorted_dir = distort_training_split(artifacts, data_dir, preset, overrides, family)
-    candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress, family)
+    candidate = train_model(artifacts, data_dir, distorted_dir, run_id, preset, overrides, show_progress, family, dask)
     report_dir = evaluate_model(artifacts, candidate, data_dir, f"train-{run_id}")
     decision = register_model(artifacts, candidate, report_dir, data_dir, force_promote)
     publish_report(report_dir, f"Training run {run_id}", f"train-{recipe}")

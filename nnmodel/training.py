@@ -14,12 +14,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from nnmodel.data.distorted import training_data
 from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
 from nnmodel.model import modelfile, original
 from nnmodel.model.families import new_model
 from nnmodel.model.presets import describe_copies, recipe
+from nnmodel.model.shards import LocalShards, plan_shards
 from nnmodel.reports.evaluate import read_test_pixels
 from nnmodel.reports.render import read_report, write_report
 from nnmodel.store.layout import Layout
@@ -28,18 +28,25 @@ from nnmodel.store.registry import Registry
 
 def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, preset: str = "default",
                     overrides: dict | None = None, distorted_dir: str | os.PathLike | None = None, progress=None,
-                    log=print, family: str | None = None) -> Path:
+                    log=print, family: str | None = None, dask: str | None = None) -> Path:
     """Fit the recipe's model (the preset's, or `family`'s defaults, with `overrides`) on the train
     split and its distorted copies (the layer in `distorted_dir`, made for this recipe), checking the
-    validation split as it goes; writes runs/<run>/candidate and returns it."""
+    validation split as it goes; writes runs/<run>/candidate and returns it. The training rows are
+    read in shards (nnmodel.model.shards), here or, given `dask` (a scheduler's address), by the
+    workers of that Dask cluster: the same model either way."""
     chosen = recipe(preset, family, **(overrides or {}))
     data_dir = Path(data_dir)
-    X, y = training_data(data_dir, distorted_dir)
+    files = [data_dir / "train.parquet", *([Path(distorted_dir) / "train.parquet"] if distorted_dir else [])]
     validation = read_split(data_dir / "validation.parquet")
     model = new_model(chosen["family"], chosen["params"])
-    log(f"training {model.describe()} ({model!r}) on {len(X):,} images (the originals and "
-        f"{describe_copies(chosen['copies'])})")
-    model.fit(X, y, validation=validation, progress=progress)
+    shards = training_shards(files, dask)
+    try:
+        rows = sum(spec.rows for spec in plan_shards(files))
+        log(f"training {model.describe()} ({model!r}) on {rows:,} images (the originals and "
+            f"{describe_copies(chosen['copies'])}), {len(shards)} shards in {shards.where}")
+        model.fit_shards(shards, validation=validation, progress=progress)
+    finally:
+        shards.close()
     candidate = layout.run_dir(run_id) / "candidate"
     distorted = layout.manifest(distorted_dir) if distorted_dir else None
     record = model.training_record()
@@ -52,6 +59,16 @@ def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, pr
         "training": record,
     })
     return candidate
+
+
+def training_shards(files: list[Path], dask: str | None = None):
+    """The training rows of `files` in shards: read here, or by the workers of the Dask cluster whose
+    scheduler is at `dask`."""
+    if dask:
+        from nnmodel.model.dask_shards import DaskShards
+
+        return DaskShards(dask, plan_shards(files))
+    return LocalShards.of_files(files)
 
 
 def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_dir: str | os.PathLike,

@@ -30,9 +30,10 @@ def start_training_run(artifacts: str, preset: str) -> str | None:
 
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id: str, preset: str = "default",
-                overrides: dict | None = None, show_progress: bool = True, family: str | None = None) -> str:
-    """Fit the recipe's model with L-BFGS-B on the train split and its distorted copies; returns the
-    candidate model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
+                overrides: dict | None = None, show_progress: bool = True, family: str | None = None,
+                dask: str | None = None) -> str:
+    """Fit the recipe's model with L-BFGS-B on the train split and its distorted copies (on the Dask
+    cluster whose scheduler is at `dask`, when given); returns the candidate model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
     logger = get_run_logger()
     terminal = TrainingProgress(show=show_progress, log=logger.info)
     recipe = "".join(c if c.isalnum() else "-" for c in (family or preset).lower())
@@ -48,7 +49,7 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
 
     try:
         candidate = training.train_candidate(Layout(artifacts), data_dir, run_id, preset, overrides, distorted_dir,
-                                             progress, log=logger.info, family=family)
+                                             progress, log=logger.info, family=family, dask=dask)
         update_progress_artifact(artifact, 100.0)  # done (also when it stopped early)
         return str(candidate)
     finally:
@@ -98,7 +99,7 @@ def register_model(artifacts: str, candidate_dir: str, report_dir: str, data_dir
 def label_flow_run(flow, flow_run, state) -> None:
     """Flow state hook: tag the run with its recipe (preset or family), how it ended (promoted,
     not-promoted, skipped, failed, crashed, cancelled) and what started it (manual, scheduled,
-    on-feedback), for filtering in the UI."""
+    on-feedback), and "dask" when it trained on a Dask cluster, for filtering in the UI."""
     parameters = flow_run.parameters
     result = state.result(raise_on_failure=False) if state.is_completed() else None
     if isinstance(result, dict):
@@ -108,7 +109,8 @@ def label_flow_run(flow, flow_run, state) -> None:
             state.is_cancelled() else "failed"
     creator = str(flow_run.created_by.type) if flow_run.created_by is not None else None
     recipe = parameters.get("family") or parameters.get("preset") or "default"
-    tags = sorted({*flow_run.tags, recipe, outcome, runs.started_by(creator, bool(flow_run.auto_scheduled))})
+    tags = sorted({*flow_run.tags, recipe, outcome, runs.started_by(creator, bool(flow_run.auto_scheduled)),
+                   *(["dask"] if parameters.get("dask") else [])})
     with get_client(sync_client=True) as client:
         client.update_flow_run(flow_run.id, tags=tags)
 

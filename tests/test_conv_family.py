@@ -89,12 +89,18 @@ def test_the_input_gradient_goes_exactly_through_both_stages(conv_model, mnist_r
     x = mnist_raw.test_images[3].reshape(784).astype(np.float64) / 255
     digit = int(conv_model.predict(x[None])[0])
     gradient = conv_model.input_gradient(x, digit)
+    base = conv_model.decision_function(x[None])[0, digit]
     scores = []
-    for i in np.flatnonzero(x > 0.3)[::15][:8]:
+    for i in np.flatnonzero(x > 0.3)[::15][:12]:
         step = np.zeros(784)
         step[i] = 1e-3
-        plus, minus = conv_model.decision_function((x + step)[None]), conv_model.decision_function((x - step)[None])
-        scores.append(((plus - minus)[0, digit] / 2e-3, gradient[i]))
+        plus = conv_model.decision_function((x + step)[None])[0, digit]
+        minus = conv_model.decision_function((x - step)[None])[0, digit]
+        right, left = (plus - base) / 1e-3, (base - minus) / 1e-3
+        if abs(right - left) > 0.02 * max(abs(right), abs(left)) + 2e-3:
+            continue  # a pooling window's winner changes within the step: a kink, no derivative to compare
+        scores.append(((plus - minus) / 2e-3, gradient[i]))
+    assert len(scores) >= 6, "too few pixels where the score is smooth to compare"
     numeric, exact = np.array(scores).T
     np.testing.assert_allclose(exact, numeric, rtol=0.02, atol=2e-3)
 

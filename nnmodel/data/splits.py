@@ -103,14 +103,20 @@ def read_split_uint8(path: str | os.PathLike, with_index: bool = False):
         table = pq.read_table(path, columns=columns, use_threads=True)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: unreadable Parquet split ({exc})") from None
+    pixels, labels = table_pixels(table, path)
+    if with_index:
+        return pixels, labels, table.column("index").to_numpy()
+    return pixels, labels
+
+
+def table_pixels(table: pa.Table, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels uint8 (n, 784) and labels uint8 (n,) of a split's table (read from `path`)."""
     if table.schema.field("image").type != IMAGE_TYPE:
         raise DataError(f"{path}: column 'image' has type {table.schema.field('image').type}, expected {IMAGE_TYPE}")
     images = table.column("image").combine_chunks()
     pixels = np.frombuffer(images.buffers()[1], dtype=np.uint8, count=len(images) * 784,
                            offset=images.offset * 784).reshape(-1, 784)
     labels = np.ascontiguousarray(table.column("label").to_numpy(), dtype=np.uint8)
-    if with_index:
-        return pixels, labels, table.column("index").to_numpy()
     return pixels, labels
 
 

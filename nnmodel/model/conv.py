@@ -28,7 +28,8 @@ from nnmodel.model.base import (
     check_sizes,
     check_whole,
 )
-from nnmodel.model.dense import activation_slope, cost_and_grad, forward, one_hot, output_proba, pack, unpack
+from nnmodel.model.dense import activation_slope, forward, one_hot, output_proba, pack, unpack
+from nnmodel.model.shards import LocalShards, allot, as_unit, dense_objective, drop
 
 SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]  # test_shifts takes the first N
 PREDICT_CHUNK = 8192     # images per chunk when predicting (bounds the features' memory)
@@ -157,23 +158,25 @@ class ConvFeatures(Model):
         """Learn the filters, compute and standardise the features of X (m, 784) in [0, 1], and fit
         each head to y (m,) with L-BFGS-B (the warm-up stages first); returns self. `validation`
         (X_val, y_val) is checked every `eval_every` iterations; progress(info) after every iteration."""
+        return self.fit_shards(LocalShards.of_arrays(np.asarray(X).reshape(-1, cf.SIDE * cf.SIDE), y), validation,
+                               progress)
+
+    def fit_shards(self, shards, validation=None, progress=None) -> ConvFeatures:
+        """fit, on the examples of `shards` (nnmodel.model.shards: in this process or on a Dask cluster):
+        each shard computes its own features; filters, standardiser and every L-BFGS-B evaluation come
+        from the shards' sums (of patches, features and costs), so no training matrix is gathered."""
         self.check_params(self.get_params())
-        images = np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE)
-        y = np.asarray(y, dtype=np.intp)
-        has_negatives = bool((y == 10).any())
-        if y.min(initial=0) < 0 or y.max(initial=0) > 10 or (has_negatives and not self.not_a_digit):
+        counts = np.array(shards.map(label_counts))           # (shards, 3): digits, negatives, bad labels
+        if counts[:, 2].any() or (counts[:, 1].any() and not self.not_a_digit):
             raise ValueError("labels must be digits 0-9 (and 10, not a digit, only with not_a_digit=True)")
-        if self.not_a_digit and not has_negatives:
+        if self.not_a_digit and not counts[:, 1].any():
             raise ValueError("not_a_digit=True needs training images labelled 10 (not a digit): none given")
-        if has_negatives:  # the digits first, the negatives after them (a view of the digits, no copy)
-            order = np.argsort(y == 10, kind="stable")
-            if not (order[:-1] < order[1:]).all():
-                images, y = images[order], y[order]
-        n_digits = int((y < 10).sum())
-        self.stages_ = self._learn_stages(images[:n_digits])
-        F = cf.features(images, self.stages_)
-        self.standardiser_ = cf.Standardiser.fit(F[:n_digits])
-        self.standardiser_.apply(F)
+        digits = counts[:, 0].tolist()
+        shards.update(digits_first)
+        self.stages_ = self._learn_stages(shards, digits)
+        shards.update(shard_features, self.stages_)
+        self.standardiser_ = cf.Standardiser.from_sums(*shards.total(feature_sums))
+        shards.update(standardised, self.standardiser_.mean, self.standardiser_.scale)
         check = None
         if validation is not None:  # checks read the validation images' features, computed once
             F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
@@ -183,69 +186,71 @@ class ConvFeatures(Model):
         self.heads_, self.reject_head_ = [], None
         records = []
         for head in range(self.heads):
-            self._fit_head(F[:n_digits], y[:n_digits], head, check, progress)
+            self._fit_head(shards, digits, head, check, progress)
             records.append(super().training_record())
         self.head_records_ = records
         if self.not_a_digit:
-            self._fit_reject_head(F, n_digits)
+            self._fit_reject_head(shards, digits, counts[:, 1].tolist())
         return self
 
-    def _fit_reject_head(self, F: np.ndarray, n_digits: int) -> None:
-        """The not-a-digit head: L-BFGS-B on every negative (rows n_digits on of F) and up to
-        REJECT_DIGITS_PER_NEGATIVE times as many digits drawn at random (copies in other hands among
-        them, so unusual hands stay digits), reading what the first digit head sees of each."""
-        rng = np.random.default_rng([self.seed, 17])
-        n_negatives = len(F) - n_digits
-        picked = np.sort(rng.choice(n_digits, min(n_digits, REJECT_DIGITS_PER_NEGATIVE * n_negatives), replace=False))
-        rows = np.concatenate([picked, np.arange(n_digits, len(F))])
-        seen = np.concatenate([self._seen_by_head(F[rows[s: s + PREDICT_CHUNK]])
-                               for s in range(0, len(rows), PREDICT_CHUNK)])
-        self.reject_standardiser_ = cf.Standardiser.fit(seen)
-        inputs = self.reject_standardiser_.apply(seen)
-        targets = one_hot((rows >= n_digits).astype(np.intp), 2, np.float32)
-        sizes = self.reject_sizes
-
-        def objective(flat):
-            cost, grads = cost_and_grad(unpack(flat, sizes), inputs, targets, self.lam, "relu")
-            return cost, pack(grads)
-
+    def _fit_reject_head(self, shards, digits: list[int], negatives: list[int]) -> None:
+        """The not-a-digit head: L-BFGS-B on every negative and up to REJECT_DIGITS_PER_NEGATIVE times as
+        many digits drawn at random (copies in other hands among them, so unusual hands stay digits),
+        reading what the first digit head sees of each."""
+        picks = allot(min(sum(digits), REJECT_DIGITS_PER_NEGATIVE * sum(negatives)), digits)
+        shards.update(seen_rows, picks, self.heads_[0], self.seed)
+        count, total, squares = shards.total(seen_sums)
+        self.reject_standardiser_ = cf.Standardiser.from_sums(count, total, squares)
+        shards.update(reject_inputs, self.reject_standardiser_.mean, self.reject_standardiser_.scale)
+        objective = dense_objective(shards, "reject", self.reject_sizes, self.lam, "relu", "softmax", count)
         started = time.perf_counter()
-        result = lbfgs.minimise(objective, self._initial_weights(sizes, [self.seed, 19]), max_iter=self.reject_iter,
-                                memory=self.memory, tol=self.tol)
-        self.reject_head_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, sizes)]
-        self.reject_record_ = {"iterations": result.n_iter, "examples": len(rows),
+        result = lbfgs.minimise(objective, self._initial_weights(self.reject_sizes, [self.seed, 19]),
+                                max_iter=self.reject_iter, memory=self.memory, tol=self.tol)
+        shards.update(drop, "reject")
+        self.reject_head_ = [(W.copy(), b.copy()) for W, b in unpack(result.flat, self.reject_sizes)]
+        self.reject_record_ = {"iterations": result.n_iter, "examples": int(count),
                                "seconds": round(time.perf_counter() - started, 2)}
 
-    def _learn_stages(self, images: np.ndarray) -> list[tuple[np.ndarray, int]]:
-        maps = images.reshape(-1, cf.SIDE, cf.SIDE, 1).astype(np.float32)
-        if maps.max() > 1:
-            maps = maps / 255
-        stages = [(cf.learn_filters(maps, self.filters, self.filter_size, self.patches, self.seed), self.pool)]
+    def _learn_stages(self, shards, digits: list[int]) -> list[tuple[np.ndarray, int]]:
+        """Each stage's PCA filters, from `patches` random patches of the digits (each shard gives its
+        share, drawn from its own digits); stage 2's from the stage-1 maps of STAGE2_IMAGES digits."""
+        rows = shards.map(stage1_patches, allot(self.patches, digits), self.filter_size, self.seed)
+        stages = [(self._filters_from(rows, self.filters, self.filter_size, 1), self.pool)]
         if self.stage2_filters:
-            rng = np.random.default_rng([self.seed, 9])
-            chosen = np.sort(rng.choice(len(maps), min(STAGE2_IMAGES, len(maps)), replace=False))
-            first = np.concatenate([cf.stage_maps(maps[chosen[s: s + cf.CHUNK]], stages)[-1]
-                                    for s in range(0, len(chosen), cf.CHUNK)])
-            stages.append((cf.learn_filters(first, self.stage2_filters, self.stage2_size, self.patches, self.seed),
+            images = allot(min(STAGE2_IMAGES, sum(digits)), digits)
+            rows = shards.map(stage2_patches, images, allot(self.patches, images), stages, self.stage2_size,
+                              self.seed)
+            stages.append((self._filters_from(rows, self.stage2_filters, self.stage2_size, 2 * self.filters),
                            self.stage2_pool))
         return stages
 
-    def _fit_head(self, F: np.ndarray, y: np.ndarray, head: int, check, progress) -> None:
-        """Fit head number `head` (appended to heads_) on standardised features F with L-BFGS-B."""
-        sizes, Y = self.sizes, one_hot(y, 10, np.float32)
-        rng = np.random.default_rng([self.seed, 11, head])
+    @staticmethod
+    def _filters_from(rows: list[np.ndarray], k: int, size: int, channels: int) -> np.ndarray:
+        return cf.pca_filters(np.concatenate(rows), k).reshape(k, size, size, channels)
 
-        def objective_on(rows):
-            inputs, targets = (F, Y) if rows is None else (F[rows], Y[rows])
+    def _fit_head(self, shards, digits: list[int], head: int, check, progress) -> None:
+        """Fit head number `head` (appended to heads_) on the shards' standardised digit features with
+        L-BFGS-B, the warm-up stages each on a random share of every shard's digits."""
+        sizes = self.sizes
+        shown = {"key": None}
 
-            def objective(flat):
-                cost, grads = cost_and_grad(unpack(flat, sizes), inputs, targets, self.lam, "relu")
-                return cost, pack(grads)
+        def objective_on(key, m, share=None, stage=0):
+            whole = dense_objective(shards, key, sizes, self.lam, "relu", "softmax", m)
+
+            def objective(flat):  # a warm-up's rows are copied out when its stage starts, dropped after
+                if shown["key"] != key:
+                    if shown["key"] not in (None, "digits"):
+                        shards.update(drop, shown["key"])
+                    if share is not None:
+                        shards.update(subset, key, allot(max(1, int(share * sum(digits))), digits),
+                                      [self.seed, 11, head, stage])
+                    shown["key"] = key
+                return whole(flat)
             return objective
 
-        stages = [(objective_on(np.sort(rng.choice(len(F), max(1, int(share * len(F))), replace=False))), int(n),
-                   share) for share, n in self.warmup]
-        stages.append((objective_on(None), self.max_iter))
+        stages = [(objective_on(f"warmup{k}", max(1, int(share * sum(digits))), share, k), int(n), share)
+                  for k, (share, n) in enumerate(self.warmup)]
+        stages.append((objective_on("digits", sum(digits)), self.max_iter))
         self.heads_.append(None)
 
         def set_flat(flat):
@@ -257,8 +262,10 @@ class ConvFeatures(Model):
             progress({**info, "iteration": head * total + info["iteration"], "max_iter": self.heads * total,
                       "eta_seconds": info["eta_seconds"] + later_heads})
 
-        self._minimise(stages, self._initial_weights(sizes, [self.seed, 13, head]), set_flat, len(F), check,
+        self._minimise(stages, self._initial_weights(sizes, [self.seed, 13, head]), set_flat, sum(digits), check,
                        counted if progress and self.heads > 1 else progress)
+        if shown["key"] not in (None, "digits"):
+            shards.update(drop, shown["key"])
 
     @staticmethod
     def _initial_weights(sizes: tuple[int, ...], seed: list[int]) -> np.ndarray:
@@ -287,15 +294,9 @@ class ConvFeatures(Model):
     def _standardised_features(self, X) -> np.ndarray:
         return self.standardiser_.apply(cf.features(np.asarray(X).reshape(-1, cf.SIDE, cf.SIDE), self.stages_))
 
-    def _seen_by_head(self, F: np.ndarray) -> np.ndarray:
-        """What the first digit head sees of standardised features F: its last hidden layer and its
-        ten scores, (n, hidden + 10) float32 (the not-a-digit head's input before standardising)."""
-        acts = forward(self.heads_[0], F, "relu")
-        return np.concatenate([acts[-2], acts[-1]], axis=1).astype(np.float32)
-
     def _reject_proba(self, F: np.ndarray) -> np.ndarray:
         """How likely each image of standardised features F is no digit (n,)."""
-        seen = self.reject_standardiser_.apply(self._seen_by_head(F))
+        seen = self.reject_standardiser_.apply(seen_by_head(self.heads_[0], F))
         return output_proba(forward(self.reject_head_, seen, "relu")[-1], "softmax")[:, 1]
 
     def _heads_proba(self, F: np.ndarray) -> np.ndarray:
@@ -436,3 +437,101 @@ class ConvFeatures(Model):
         """The image's stage-1 maps (2k, s, s): what the next stage (or the heads) receive from it."""
         image = np.asarray(x, np.float32).reshape(1, cf.SIDE, cf.SIDE)
         return cf.stage_maps(image, self.stages_[:1])[0][0].transpose(2, 0, 1).astype(np.float64)
+
+
+# ------------------------------------------------------------------ the shards' work (run where they live)
+
+def label_counts(state: dict) -> tuple[int, int, int]:
+    """A shard's digits, negatives (label 10) and labels that are neither."""
+    y = state["y"]
+    return int((y < 10).sum()), int((y == 10).sum()), int(((y < 0) | (y > 10)).sum())
+
+
+def digits_first(state: dict) -> dict:
+    """The shard's images (n, 28, 28), digits first and negatives after them (stable), and how many
+    digits: {"index", "pixels", "y", "n_digits"}."""
+    y = state["y"]
+    order = np.argsort(y == 10, kind="stable")
+    pixels, y = state["pixels"], y
+    if not (order[:-1] < order[1:]).all():
+        pixels, y = pixels[order], y[order]
+    return {"index": state["index"], "pixels": np.asarray(pixels).reshape(-1, cf.SIDE, cf.SIDE), "y": y,
+            "n_digits": int((y < 10).sum())}
+
+
+def stage1_patches(state: dict, allotted: list[int], size: int, seed: int) -> np.ndarray:
+    """This shard's share of stage 1's random patches, from its digits."""
+    index = state["index"]
+    rng = np.random.default_rng([seed, 7, size, 1, index])
+    digits = state["pixels"][: state["n_digits"]]
+    maps = as_unit(digits).reshape(-1, cf.SIDE, cf.SIDE, 1)
+    return cf.random_patches(maps, size, allotted[index], rng)
+
+
+def stage2_patches(state: dict, images: list[int], allotted: list[int], stages: list, size: int,
+                   seed: int) -> np.ndarray:
+    """This shard's share of stage 2's random patches: from the stage-1 maps of its share of digits."""
+    index = state["index"]
+    rng = np.random.default_rng([seed, 9, index])
+    chosen = np.sort(rng.choice(state["n_digits"], images[index], replace=False))
+    if not len(chosen):
+        return np.zeros((0, size * size * 2 * len(stages[-1][0])), np.float32)
+    maps = as_unit(state["pixels"][chosen])
+    first = np.concatenate([cf.stage_maps(maps[s: s + cf.CHUNK], stages)[-1] for s in range(0, len(maps), cf.CHUNK)])
+    return cf.random_patches(first, size, allotted[index], np.random.default_rng([seed, 7, size, 2, index]))
+
+
+def shard_features(state: dict, stages: list) -> dict:
+    """The shard's features (n, n_features) float32 in place of its pixels."""
+    F = cf.features(state["pixels"], stages)
+    return {"index": state["index"], "F": F, "y": state["y"], "n_digits": state["n_digits"]}
+
+
+def feature_sums(state: dict):
+    """Rows, sums and sums of squares of the features of the shard's digits (float64)."""
+    return cf.sums(state["F"][: state["n_digits"]])
+
+
+def standardised(state: dict, mean: np.ndarray, scale: np.ndarray) -> dict:
+    """The shard with its features standardised, and its digits' one-hot targets: "digits" (F, Y)."""
+    F = cf.Standardiser(mean, scale).applied(state["F"])
+    n = state["n_digits"]
+    return {**state, "F": F, "digits": (F[:n], one_hot(state["y"][:n], 10, np.float32))}
+
+
+def subset(state: dict, key: str, allotted: list[int], seed: list[int]) -> dict:
+    """The shard with a random share of its digits (allotted[index] of them, rows in order) under `key`."""
+    index, n = state["index"], state["n_digits"]
+    rows = np.sort(np.random.default_rng([*seed, index]).choice(n, allotted[index], replace=False))
+    F, Y = state["digits"]
+    return {**state, key: (F[rows], Y[rows])}
+
+
+def seen_by_head(head: list, F: np.ndarray) -> np.ndarray:
+    """What a digit head sees of standardised features F: its last hidden layer and its ten scores,
+    (n, hidden + 10) float32 (the not-a-digit head's input before standardising)."""
+    acts = forward(head, F, "relu")
+    return np.concatenate([acts[-2], acts[-1]], axis=1).astype(np.float32)
+
+
+def seen_rows(state: dict, picks: list[int], head: list, seed: int) -> dict:
+    """The shard with what `head` sees of its negatives and of picks[index] of its digits ("seen"), and
+    whether each is a negative ("seen_y")."""
+    index, n = state["index"], state["n_digits"]
+    picked = np.sort(np.random.default_rng([seed, 17, index]).choice(n, picks[index], replace=False))
+    rows = np.concatenate([picked, np.arange(n, len(state["F"]))]).astype(np.intp)
+    seen = np.concatenate([seen_by_head(head, state["F"][rows[s: s + PREDICT_CHUNK]])
+                           for s in range(0, len(rows), PREDICT_CHUNK)]) if len(rows) \
+        else np.zeros((0, head[-1][0].shape[1] + 10), np.float32)
+    return {**state, "seen": seen, "seen_y": (rows >= n).astype(np.intp)}
+
+
+def seen_sums(state: dict):
+    return cf.sums(state["seen"])
+
+
+def reject_inputs(state: dict, mean: np.ndarray, scale: np.ndarray) -> dict:
+    """The shard with the not-a-digit head's standardised inputs and targets under "reject"."""
+    inputs = cf.Standardiser(mean, scale).applied(state["seen"])
+    rest = drop(state, "seen", "seen_y")
+    return {**rest, "reject": (inputs, one_hot(state["seen_y"], 2, np.float32))}

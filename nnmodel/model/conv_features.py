@@ -53,12 +53,21 @@ def learn_filters(maps: np.ndarray, n_filters: int, size: int, n_patches: int, s
     """PCA filters (n_filters, size, size, c) from n_patches random size x size patches of maps
     (n, h, w, c) (a map and a position drawn at random for each patch, seeded)."""
     rng = np.random.default_rng([seed, 7, size, maps.shape[3]])
+    rows = random_patches(maps, size, n_patches, rng)
+    return pca_filters(rows, n_filters).reshape(n_filters, size, size, maps.shape[3])
+
+
+def random_patches(maps: np.ndarray, size: int, n_patches: int, rng: np.random.Generator) -> np.ndarray:
+    """n_patches size x size patches of maps (n, h, w, c), each from a map and a position drawn with
+    rng, as rows (n_patches, size * size * c)."""
     n, h, w, c = maps.shape
+    if n == 0 or n_patches == 0:
+        return np.zeros((0, size * size * c), maps.dtype)
     which = rng.integers(0, n, n_patches)
     r, col = rng.integers(0, h - size + 1, n_patches), rng.integers(0, w - size + 1, n_patches)
     offsets = np.arange(size)
     rows = maps[which[:, None, None], (r[:, None] + offsets)[:, :, None], (col[:, None] + offsets)[:, None, :]]
-    return pca_filters(rows.reshape(n_patches, size * size * c), n_filters).reshape(n_filters, size, size, c)
+    return rows.reshape(n_patches, size * size * c)
 
 
 def responses(maps: np.ndarray, filters: np.ndarray) -> np.ndarray:
@@ -164,16 +173,23 @@ class Standardiser:
         self.mean, self.scale = mean, scale
 
     @classmethod
-    def fit(cls, F: np.ndarray, floor: float = 1e-2, chunk: int = 16384) -> Standardiser:
-        total = np.zeros(F.shape[1], np.float64)
-        squares = np.zeros(F.shape[1], np.float64)
-        for start in range(0, len(F), chunk):
-            block = F[start: start + chunk].astype(np.float64)
-            total += block.sum(axis=0)
-            squares += np.einsum("ij,ij->j", block, block)
-        mean = total / len(F)
-        std = np.sqrt(np.maximum(squares / len(F) - mean ** 2, 0))
+    def fit(cls, F: np.ndarray, floor: float = 1e-2) -> Standardiser:
+        return cls.from_sums(*sums(F), floor=floor)
+
+    @classmethod
+    def from_sums(cls, count: int, total: np.ndarray, squares: np.ndarray, floor: float = 1e-2) -> Standardiser:
+        """From the number of rows, each feature's sum and sum of squares (float64), as `sums` gives."""
+        mean = total / max(count, 1)
+        std = np.sqrt(np.maximum(squares / max(count, 1) - mean ** 2, 0))
         return cls(mean.astype(np.float32), (1 / np.maximum(std, floor)).astype(np.float32))
+
+    def applied(self, F: np.ndarray, chunk: int = 16384) -> np.ndarray:
+        """F (float32) standardised, as a new array."""
+        out = np.empty_like(F)
+        for start in range(0, len(F), chunk):
+            np.subtract(F[start: start + chunk], self.mean, out=out[start: start + chunk])
+            out[start: start + chunk] *= self.scale
+        return out
 
     def apply(self, F: np.ndarray, chunk: int = 16384) -> np.ndarray:
         """F (float32) standardised in place, and returned."""
@@ -181,3 +197,15 @@ class Standardiser:
             F[start: start + chunk] -= self.mean
             F[start: start + chunk] *= self.scale
         return F
+
+
+def sums(F: np.ndarray, chunk: int = 16384) -> tuple[int, np.ndarray, np.ndarray]:
+    """(rows, each column's sum, each column's sum of squares) of F (n, d), in float64: what
+    Standardiser.from_sums needs; shards' sums add up."""
+    total = np.zeros(F.shape[1], np.float64)
+    squares = np.zeros(F.shape[1], np.float64)
+    for start in range(0, len(F), chunk):
+        block = F[start: start + chunk].astype(np.float64)
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    return len(F), total, squares

@@ -98,6 +98,17 @@ def cost_and_grad(params, X: np.ndarray, Y: np.ndarray, lam: float, activation: 
                   output: str = "softmax"):
     """Cost (float) and gradients [(dW, db), ...] for one-hot targets Y (m, k) of X's dtype."""
     m = X.shape[0]
+    data_cost, grads = data_sums(params, X, Y, activation, output, 1.0 / m)
+    reg_cost = 0.5 * lam / m * sum(float(np.vdot(W, W)) for W, _ in params)
+    for (dW, _), (W, _) in zip(grads, params):
+        dW += (lam / m) * W
+    return data_cost + reg_cost, grads
+
+
+def data_sums(params, X: np.ndarray, Y: np.ndarray, activation: str = "sigmoid", output: str = "softmax",
+              weight: float = 1.0):
+    """The data part of the cost and its gradients [(dW, db), ...], each example's term times `weight`
+    (1 / m for a mean; 1 / M when X is one shard of M examples, whose sums are then added): no penalty."""
     acts = forward(params, X, activation)
     z = acts[-1]
     if output == "softmax":
@@ -105,23 +116,22 @@ def cost_and_grad(params, X: np.ndarray, Y: np.ndarray, lam: float, activation: 
         e = np.exp(z - shift)
         total = e.sum(axis=1, keepdims=True)
         # -log softmax(z)[y] = logsumexp(z) - z[y]
-        data_cost = float(np.sum(np.log(total) + shift) - np.sum(z * Y)) / m
+        data_cost = float(np.sum(np.log(total) + shift) - np.sum(z * Y)) * weight
         delta = e / total
     elif output == "sigmoid":
         # -y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z
-        data_cost = float(np.sum(np.logaddexp(0, z)) - np.sum(z * Y)) / m
+        data_cost = float(np.sum(np.logaddexp(0, z)) - np.sum(z * Y)) * weight
         delta = expit(z)
     else:
         raise ValueError(f"unknown output {output!r}; choose from {OUTPUTS}")
     delta -= Y
-    delta *= 1.0 / m
-    reg_cost = 0.5 * lam / m * sum(float(np.vdot(W, W)) for W, _ in params)
+    delta *= weight
     grads = [None] * len(params)
     for i in range(len(params) - 1, -1, -1):
         W, _ = params[i]
         dW = acts[i].tdot(delta).T if isinstance(acts[i], SparseRows) else delta.T @ acts[i]
-        dW += (lam / m) * W
         grads[i] = (dW, delta.sum(axis=0))
         if i:
             delta = (delta @ W) * activation_slope(acts[i], activation)
-    return data_cost + reg_cost, grads
+    return data_cost, grads
+

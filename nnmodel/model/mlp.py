@@ -26,7 +26,6 @@ from nnmodel.model.dense import (
     OUTPUTS,
     activate,
     activation_slope,
-    cost_and_grad,
     forward,
     init_params,
     one_hot,
@@ -34,6 +33,7 @@ from nnmodel.model.dense import (
     pack,
     unpack,
 )
+from nnmodel.model.shards import LocalShards, as_unit, dense_objective
 from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
 
 DTYPES = ("float32", "float64")
@@ -110,27 +110,27 @@ class MLP(Model):
         validation: (X_val, y_val) checked every `eval_every` iterations (for `patience` and the
         history); progress(info) is called after every iteration (see `nnmodel.model.lbfgs.minimise`).
         """
-        self.check_params(self.get_params())
-        dtype, sizes = np.dtype(self.dtype), self.sizes
-        X = np.ascontiguousarray(np.asarray(X, dtype=dtype).reshape(-1, self.n_inputs))
-        Y = one_hot(np.asarray(y), self.n_classes, dtype)
-        use_sparse = faster_as_sparse(X, sizes[1]) if self.sparse is None else bool(self.sparse)
-        inputs = SparseRows(X) if use_sparse else X
+        X = np.asarray(X).reshape(-1, self.n_inputs)
+        return self.fit_shards(LocalShards.of_arrays(X, y), validation, progress)
 
-        def objective(flat):
-            cost, grads = cost_and_grad(unpack(flat, sizes, dtype), inputs, Y, self.lam, self.activation, self.output)
-            return cost, pack(grads)
+    def fit_shards(self, shards, validation=None, progress=None) -> MLP:
+        """Train on the examples of `shards` (nnmodel.model.shards: in this process or on a Dask
+        cluster): the cost and gradient of every L-BFGS-B evaluation are the shards' sums; returns self."""
+        self.check_params(self.get_params())
+        sizes = self.sizes
+        counts = shards.map(label_range)
+        m = sum(n for n, _, _ in counts)
+        if any(n and (low < 0 or high >= self.n_classes) for n, low, high in counts):
+            raise ValueError(f"labels must be classes 0-{self.n_classes - 1}")
+        use_sparse = shards.first(sparse_pays, sizes[1]) if self.sparse is None else bool(self.sparse)
+        shards.update(mlp_inputs, self.n_inputs, self.n_classes, self.dtype, use_sparse)
+        objective = dense_objective(shards, "xy", sizes, self.lam, self.activation, self.output, m, self.dtype)
 
         def set_flat(flat):
-            self.params_ = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes, dtype)]
+            self.params_ = [(W.copy(), b.copy()) for W, b in unpack(flat, sizes, np.dtype(self.dtype))]
 
-        try:
-            x0 = pack(init_params(sizes, self.seed, dtype, self.init_scale))
-            self._minimise([(objective, self.max_iter)], x0, set_flat, len(X), checker(self, validation),
-                           progress)
-        finally:
-            if isinstance(inputs, SparseRows):
-                inputs.close()
+        x0 = pack(init_params(sizes, self.seed, np.dtype(self.dtype), self.init_scale))
+        self._minimise([(objective, self.max_iter)], x0, set_flat, m, checker(self, validation), progress)
         self.sparse_inputs_ = use_sparse
         self.classes_ = np.arange(self.n_classes)
         return self
@@ -225,3 +225,23 @@ class MLP(Model):
             return None
         (W1, b1), (W2, b2) = self.params_
         return np.column_stack([b1, W1]).astype(np.float64), np.column_stack([b2, W2]).astype(np.float64)
+
+
+# ------------------------------------------------------------------ the shards' work (run where they live)
+
+def label_range(state: dict) -> tuple[int, int, int]:
+    """A shard's examples, lowest and highest label."""
+    y = state["y"]
+    return len(y), int(y.min(initial=0)), int(y.max(initial=0))
+
+
+def sparse_pays(state: dict, n_hidden: int) -> bool:
+    """Whether sparse row blocks beat dense BLAS on this shard's pixels (timed where it lives)."""
+    return faster_as_sparse(as_unit(state["pixels"]), n_hidden)
+
+
+def mlp_inputs(state: dict, n_inputs: int, n_classes: int, dtype: str, sparse: bool) -> dict:
+    """The shard's inputs (m, n_inputs) in `dtype` (sparse row blocks with `sparse`) and one-hot targets."""
+    X = np.ascontiguousarray(as_unit(state["pixels"], dtype).reshape(-1, n_inputs))
+    inputs = SparseRows(X, threads=1) if sparse and len(X) else X
+    return {"index": state["index"], "xy": (inputs, one_hot(state["y"], n_classes, np.dtype(dtype)))}

@@ -1,0 +1,143 @@
+"""Training on a real Dask cluster on 127.0.0.1 (`digits train --dask`, nnmodel.model.dask_shards):
+the workers read their shards of the Parquet files and compute each L-BFGS-B evaluation's sums; the
+model is the one a fit in one process makes, bit for bit, also when a worker dies mid-training.
+
+Why exactly equal, not "within a tolerance": every shard's arithmetic is the same float32 code with one
+BLAS thread wherever it runs, and the shards' answers are added in one pairwise order over the shard
+numbers (nnmodel.model.shards.tree_sum) whichever worker holds them; so the number of workers, and a
+worker's death (its shards are read and computed again), change no bit. The tests assert equality.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from nnmodel.errors import DigitsError
+from nnmodel.model.conv import ConvFeatures
+from nnmodel.model.mlp import MLP
+from nnmodel.model.shards import LocalShards, plan_shards
+
+distributed = pytest.importorskip("distributed", reason="the test extra installs prefect-dask (and dask.distributed)")
+ROWS = 2500  # rows per shard here: several shards, some mixing the two files
+
+
+@pytest.fixture(scope="module")
+def training_files(mnist_raw, tmp_path_factory):
+    """A train split of 7,000 digits and a layer of 3,000 more and 1,000 negatives (label 10)."""
+    from nnmodel.data.splits import split_table
+    from nnmodel.images.negatives import NOT_A_DIGIT, negative_images
+
+    folder = tmp_path_factory.mktemp("shards")
+    train = folder / "train.parquet"
+    pq.write_table(split_table(mnist_raw.train_images[:7000], mnist_raw.train_labels[:7000], np.arange(7000)), train,
+                   row_group_size=3000)
+    negatives = negative_images(1000, mnist_raw.train_images[7000:9000], seed=0)
+    layer = folder / "layer.parquet"
+    images = np.concatenate([mnist_raw.train_images[9000:12000], negatives])
+    labels = np.concatenate([mnist_raw.train_labels[9000:12000], np.full(1000, NOT_A_DIGIT)])
+    pq.write_table(split_table(images, labels, np.arange(4000)), layer, row_group_size=3000)
+    return [train, layer]
+
+
+def small_mlp(**kw):
+    return MLP(hidden_sizes=(32,), max_iter=30, **kw)
+
+
+def small_conv():
+    return ConvFeatures(filters=4, stage2_filters=6, patches=5000, hidden_sizes=(24,), max_iter=15,
+                        warmup=((0.3, 10),), test_shifts=0, not_a_digit=True, reject_iter=20)
+
+
+FAMILIES = {"mlp": (small_mlp, 1), "mlp-sparse": (lambda: small_mlp(sparse=True), 1), "conv": (small_conv, 2)}
+
+
+@pytest.fixture
+def cluster(request):
+    """A real local Dask cluster: a scheduler and `request.param` worker processes (one thread each)."""
+    with distributed.LocalCluster(n_workers=request.param, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as local:
+        yield local
+
+
+def fit_here(make, files):
+    return make().fit_shards(LocalShards.of_files(files, rows=ROWS))
+
+
+def fit_on(cluster, make, files, progress=None, **kw):
+    from nnmodel.model.dask_shards import DaskShards
+
+    shards = DaskShards(cluster.scheduler_address, plan_shards(files, rows=ROWS), **kw)
+    try:
+        return make().fit_shards(shards, progress=progress), shards
+    finally:
+        shards.close()
+
+
+def assert_same_model(a, b):
+    arrays_a, arrays_b = a.to_arrays(), b.to_arrays()
+    assert arrays_a.keys() == arrays_b.keys()
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+    assert a.n_iter_ == b.n_iter_
+
+
+@pytest.mark.slow  # real clusters: about a minute in all
+@pytest.mark.parametrize("cluster", [1, 2], indirect=True, ids=["1-worker", "2-workers"])
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_cluster_trains_the_model_one_process_trains(cluster, family, training_files, mnist_raw):
+    make, n_files = FAMILIES[family]
+    files = training_files[:n_files]
+    here = fit_here(make, files)
+    there, shards = fit_on(cluster, make, files)
+    assert len(shards) == len(plan_shards(files, rows=ROWS)) >= 3
+    assert shards.evaluations >= here.n_iter_  # every evaluation was summed on the cluster
+    assert_same_model(here, there)
+    X_test = mnist_raw.test_images[:2000].reshape(-1, 784) / np.float32(255)
+    assert there.score(X_test, mnist_raw.test_labels[:2000]) > 0.85  # and a model that reads digits
+
+
+@pytest.mark.slow  # real clusters: about a minute in all
+@pytest.mark.parametrize("cluster", [2], indirect=True)
+def test_a_worker_killed_mid_training_changes_nothing(cluster, training_files):
+    """kill -9 of a worker process in the middle of L-BFGS-B: its shards are read and computed again
+    on the cluster, and the model is still the one-process model."""
+    here = fit_here(small_conv, training_files)
+    client = distributed.Client(cluster.scheduler_address, set_as_default=False)
+    victim = sorted(client.run(os.getpid).values())[0]
+    killed = []
+
+    def progress(info):
+        if info["iteration"] == 12 and not killed:
+            os.kill(victim, signal.SIGKILL)
+            killed.append(info["iteration"])
+
+    there, _ = fit_on(cluster, small_conv, training_files, progress)
+    assert killed
+    assert victim not in client.run(os.getpid).values()  # the worker really died (its nanny started another)
+    client.close()
+    assert_same_model(here, there)
+
+
+@pytest.mark.slow  # real clusters: about a minute in all
+@pytest.mark.parametrize("cluster", [1], indirect=True)
+def test_a_cluster_left_without_workers_fails_in_one_line(cluster, training_files):
+    def progress(info):
+        if info["iteration"] == 3:
+            cluster.scale(0)
+
+    with pytest.raises(DigitsError) as failed:
+        fit_on(cluster, small_mlp, training_files[:1], progress, no_workers_grace=3)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert cluster.scheduler_address in message and "no worker left" in message
+
+
+def test_an_unreachable_scheduler_is_one_line(training_files):
+    from nnmodel.model.dask_shards import DaskShards
+
+    with pytest.raises(DigitsError, match=r"^cannot reach the Dask scheduler at tcp://127.0.0.1:9 \("):
+        DaskShards("tcp://127.0.0.1:9", plan_shards(training_files), connect_timeout=2)
