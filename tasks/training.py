@@ -33,7 +33,8 @@ def train_model(artifacts: str, data_dir: str, distorted_dir: str | None, run_id
                 overrides: dict | None = None, show_progress: bool = True, family: str | None = None,
                 dask: str | None = None) -> str:
     """Fit the recipe's model with L-BFGS-B on the train split and its distorted copies (on the Dask
-    cluster whose scheduler is at `dask`, when given); returns the candidate model folder. Progress goes to the terminal and, live, to a progress artifact on the run's page."""
+    cluster whose scheduler is at `dask`, when given); returns the candidate model folder. Progress goes
+    to the terminal and, live, to a progress artifact on the run's page."""
     logger = get_run_logger()
     terminal = TrainingProgress(show=show_progress, log=logger.info)
     recipe = "".join(c if c.isalnum() else "-" for c in (family or preset).lower())
