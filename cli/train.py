@@ -105,6 +105,12 @@ def run_train(args) -> int:
     say(f"model {decision['candidate']}: test {acc['test']:.2%}, validation {acc['validation']:.2%}, "
         f"train {acc['train']:.2%} ({time.perf_counter() - started:.0f} s)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
+    if args.dask:
+        from nnmodel.model.modelfile import read_metadata
+        from nnmodel.store.registry import Registry
+
+        training = read_metadata(Registry(args.layout).path(decision["candidate"])).get("training", {})
+        say(f"trained in {training.get('shards', '?')} shards on {training.get('where', args.dask)}")
     if line := feedback_line(args.layout, decision["data_dir"], args.feedback, args.no_feedback):
         say(line)
     verdict = "promoted to current" if decision["promoted"] else "kept, not promoted"
@@ -163,6 +169,12 @@ def run_evaluate(args) -> int:
     for split, r in in_split_order(report["splits"]):
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
+    if args.dask:
+        from nnmodel.model.modelfile import read_metadata
+        from nnmodel.store.registry import Registry
+
+        training = read_metadata(Registry(args.layout).path(decision["candidate"])).get("training", {})
+        say(f"trained in {training.get('shards', '?')} shards on {training.get('where', args.dask)}")
     labelled = (report.get("others") or {}).get("labelled")
     if labelled:
         wrong = len(labelled["mistakes"])

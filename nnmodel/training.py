@@ -40,16 +40,17 @@ def train_candidate(layout: Layout, data_dir: str | os.PathLike, run_id: str, pr
     validation = read_split(data_dir / "validation.parquet")
     model = new_model(chosen["family"], chosen["params"])
     shards = training_shards(files, dask)
+    where = {"shards": len(shards), "where": shards.where}
     try:
         rows = sum(spec.rows for spec in plan_shards(files))
         log(f"training {model.describe()} ({model!r}) on {rows:,} images (the originals and "
-            f"{describe_copies(chosen['copies'])}), {len(shards)} shards in {shards.where}")
+            f"{describe_copies(chosen['copies'])}), {len(shards)} shards {'on' if dask else 'in'} {shards.where}")
         model.fit_shards(shards, validation=validation, progress=progress)
     finally:
         shards.close()
     candidate = layout.run_dir(run_id) / "candidate"
     distorted = layout.manifest(distorted_dir) if distorted_dir else None
-    record = model.training_record()
+    record = {**model.training_record(), **where}
     record["history"] = [{k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()}
                          for entry in record.get("history", [])]
     modelfile.save_model(model, candidate, {

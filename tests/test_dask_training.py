@@ -82,7 +82,7 @@ def assert_same_model(a, b):
     assert arrays_a.keys() == arrays_b.keys()
     for name in arrays_a:
         np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
-    assert a.n_iter_ == b.n_iter_
+    assert getattr(a, "n_iter_", None) == getattr(b, "n_iter_", None)
 
 
 @pytest.mark.slow  # real clusters: about a minute in all
@@ -141,3 +141,60 @@ def test_an_unreachable_scheduler_is_one_line(training_files):
 
     with pytest.raises(DigitsError, match=r"^cannot reach the Dask scheduler at tcp://127.0.0.1:9 \("):
         DaskShards("tcp://127.0.0.1:9", plan_shards(training_files), connect_timeout=2)
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """`dask scheduler` and two `dask worker` processes (one thread each) on 127.0.0.1, as a user
+    starts them; the scheduler's address."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers.processes import free_port, stop_process_group, wait_for
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    port, root = free_port(), Path(__file__).resolve().parents[1]
+    address = f"tcp://127.0.0.1:{port}"
+
+    def start(args, log):
+        return subprocess.Popen([dask, *args], stdout=open(tmp_path / log, "w"), stderr=subprocess.STDOUT, cwd=root,
+                                start_new_session=True, env=dict(os.environ, DASK_LOGGING__DISTRIBUTED="warning"))
+    started = [start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                      f"127.0.0.1:{free_port()}"], "scheduler.log")]
+    try:
+        started += [start(["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--dashboard-address",
+                           "127.0.0.1:0"], f"worker-{i}.log") for i in range(2)]
+
+        def joined():
+            try:
+                with distributed.Client(address, timeout=5, set_as_default=False) as client:
+                    return len(client.scheduler_info(n_workers=-1)["workers"]) == 2
+            except OSError:
+                return False
+        wait_for(joined, 90, "two Dask workers to join", started[0])
+        yield address
+    finally:
+        for process in reversed(started):
+            stop_process_group(process)
+
+
+@pytest.mark.slow
+def test_digits_train_dask_registers_the_model_a_local_run_registers(tmp_path, link_prepared, dask_processes):
+    """`digits train --dask ADDRESS`: the whole flow (prepare, distort, train, evaluate, register) with
+    the fit on the cluster; the model is the local run's, and the run says where it trained."""
+    from nnmodel.model import modelfile
+    from nnmodel.store.layout import Layout
+    from nnmodel.store.registry import Registry
+    from tests.helpers.processes import run_digits
+
+    models = {}
+    for where, extra in (("here", []), ("dask", ["--dask", dask_processes])):
+        root = link_prepared(tmp_path / where)
+        done = run_digits(["--artifacts", str(root), "train", "--preset", "quick", "--copies", "1", "-q", *extra])
+        assert done.returncode == 0, done.stderr
+        registry = Registry(Layout(root))
+        models[where] = modelfile.load_model(registry.path(registry.current()["version"]))[0]
+        if extra:
+            assert f"shards on the Dask cluster at {dask_processes} (2 workers)" in done.stderr
+    assert_same_model(models["here"], models["dask"])

@@ -34,7 +34,7 @@ from nnmodel.model.dense import (
     unpack,
 )
 from nnmodel.model.shards import LocalShards, as_unit, dense_objective
-from nnmodel.model.sparse_input import SparseRows, faster_as_sparse
+from nnmodel.model.sparse_input import SparseRows
 
 DTYPES = ("float32", "float64")
 SIDE = 28                 # MNIST images are SIDE x SIDE pixels
@@ -52,7 +52,9 @@ class MLP(Model):
     eval_every    iterations between validation checks
     init_scale    initial weights uniform in [-init_scale, init_scale]
     dtype         float32 or float64 arithmetic  seed  initialisation seed
-    sparse        input products from sparse row blocks (None: when the inputs are mostly zeros)
+    sparse        input products from sparse row blocks (True), or dense BLAS (False; None, kept for old
+                  files, is dense too: each shard computes on one thread, where the two are within
+                  ~15% of each other, and a choice timed where each fit runs would make two fits differ)
     X is (m, n_inputs) in [0, 1] (digit light on dark); y is (m,) digits. The model trains on what it is
     given: distorted copies are the data layer's business (`nnmodel.data.distorted`).
     """
@@ -122,7 +124,7 @@ class MLP(Model):
         m = sum(n for n, _, _ in counts)
         if any(n and (low < 0 or high >= self.n_classes) for n, low, high in counts):
             raise ValueError(f"labels must be classes 0-{self.n_classes - 1}")
-        use_sparse = shards.first(sparse_pays, sizes[1]) if self.sparse is None else bool(self.sparse)
+        use_sparse = bool(self.sparse)  # None: dense, the same choice wherever the shards live
         shards.update(mlp_inputs, self.n_inputs, self.n_classes, self.dtype, use_sparse)
         objective = dense_objective(shards, "xy", sizes, self.lam, self.activation, self.output, m, self.dtype)
 
@@ -233,11 +235,6 @@ def label_range(state: dict) -> tuple[int, int, int]:
     """A shard's examples, lowest and highest label."""
     y = state["y"]
     return len(y), int(y.min(initial=0)), int(y.max(initial=0))
-
-
-def sparse_pays(state: dict, n_hidden: int) -> bool:
-    """Whether sparse row blocks beat dense BLAS on this shard's pixels (timed where it lives)."""
-    return faster_as_sparse(as_unit(state["pixels"]), n_hidden)
 
 
 def mlp_inputs(state: dict, n_inputs: int, n_classes: int, dtype: str, sparse: bool) -> dict:
