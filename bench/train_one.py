@@ -53,9 +53,10 @@ def main() -> None:
         iterations, examples = maxiter, len(X)
         others, distort_seconds = {}, 0.0
     else:
-        from nnmodel.data.distorted import distort_for_recipe, training_data
+        from nnmodel.data.distorted import distort_for_recipe
         from nnmodel.model.families import new_model
         from nnmodel.model.presets import recipe
+        from nnmodel.model.shards import LocalShards
         from nnmodel.reports.evaluate import score_other_writers
 
         overrides = {"seed": args.seed, "max_iter": args.maxiter}
@@ -63,10 +64,9 @@ def main() -> None:
         started = time.perf_counter()
         layer = distort_for_recipe(Layout.locate(), data, args.preset, overrides, log=lambda m: None)
         distort_seconds = time.perf_counter() - started
-        X_fit, y_fit = training_data(data, layer)
         started = time.perf_counter()
         net = new_model(chosen["family"], {**chosen["params"], **({"sparse": False} if args.dense else {})})
-        net.fit(X_fit, y_fit)
+        net.fit_shards(LocalShards.of_files([data / "train.parquet", *([layer / "train.parquet"] if layer else [])]))
         seconds = time.perf_counter() - started
         accuracy = net.score
         iterations, examples = net.n_iter_, net.n_examples_

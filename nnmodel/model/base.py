@@ -4,6 +4,8 @@ Pixels are the MNIST form: X (n, 784) float in [0, 1], digit light on dark; labe
 A family subclasses `Model` and provides
 
   fit(X, y, validation=None, progress=None) -> self   its weights fitted by SciPy's L-BFGS-B
+  fit_shards(shards, validation=None, progress=None)  the same on training shards (nnmodel.model.shards),
+                                                      which a family may sum over on a Dask cluster
   predict_proba(X) -> (n, n_classes) float32           rows sum to 1 (predict and score come from it)
   expected_arrays() -> {name: shape}                   what a fitted model of these hyperparameters holds
   to_arrays() -> {name: array}; _set_arrays(arrays)    its fitted state as named arrays (model files)
@@ -112,6 +114,18 @@ class Model:
         return f"{type(self).__name__}({', '.join(changed)})"
 
     # ------------------------------------------------------------------ fitting with L-BFGS-B
+
+    def fit_shards(self, shards, validation=None, progress=None) -> Model:
+        """fit on the examples of `shards` (nnmodel.model.shards). The families whose objective is a sum
+        over the shards (on a Dask cluster too) override this; the others are given the examples in one
+        piece, which only shards held in this process can give."""
+        from nnmodel.errors import DigitsError
+        from nnmodel.model.shards import as_unit
+
+        if not hasattr(shards, "states"):
+            raise DigitsError(f"the {self.family} family trains in one process only, not on {shards.where}")
+        X = np.concatenate([as_unit(state["pixels"]).reshape(-1, 784) for state in shards.states])
+        return self.fit(X, np.concatenate([state["y"] for state in shards.states]), validation, progress)
 
     def _minimise(self, stages, x0: np.ndarray, set_flat, n_examples: int, check=None, progress=None) -> None:
         """Minimise with this model's L-BFGS-B settings (memory, tol, patience, eval_every): `stages`

@@ -166,17 +166,7 @@ class ConvFeatures(Model):
         each shard computes its own features; filters, standardiser and every L-BFGS-B evaluation come
         from the shards' sums (of patches, features and costs), so no training matrix is gathered."""
         self.check_params(self.get_params())
-        counts = np.array(shards.map(label_counts))           # (shards, 3): digits, negatives, bad labels
-        if counts[:, 2].any() or (counts[:, 1].any() and not self.not_a_digit):
-            raise ValueError("labels must be digits 0-9 (and 10, not a digit, only with not_a_digit=True)")
-        if self.not_a_digit and not counts[:, 1].any():
-            raise ValueError("not_a_digit=True needs training images labelled 10 (not a digit): none given")
-        digits = counts[:, 0].tolist()
-        shards.update(digits_first)
-        self.stages_ = self._learn_stages(shards, digits)
-        shards.update(shard_features, self.stages_)
-        self.standardiser_ = cf.Standardiser.from_sums(*shards.total(feature_sums))
-        shards.update(standardised, self.standardiser_.mean, self.standardiser_.scale)
+        digits, negatives = self.prepare_shards(shards)
         check = None
         if validation is not None:  # checks read the validation images' features, computed once
             F_val, y_val = self._standardised_features(validation[0]), np.asarray(validation[1])
@@ -190,8 +180,25 @@ class ConvFeatures(Model):
             records.append(super().training_record())
         self.head_records_ = records
         if self.not_a_digit:
-            self._fit_reject_head(shards, digits, counts[:, 1].tolist())
+            self._fit_reject_head(shards, digits, negatives)
         return self
+
+    def prepare_shards(self, shards) -> tuple[list[int], list[int]]:
+        """The first part of a fit: check the labels, learn the filters and the standardiser, and
+        leave each shard holding its standardised features and its digits' targets ("digits": (F, Y));
+        returns each shard's number of digits and of negatives."""
+        counts = np.array(shards.map(label_counts))           # (shards, 3): digits, negatives, bad labels
+        if counts[:, 2].any() or (counts[:, 1].any() and not self.not_a_digit):
+            raise ValueError("labels must be digits 0-9 (and 10, not a digit, only with not_a_digit=True)")
+        if self.not_a_digit and not counts[:, 1].any():
+            raise ValueError("not_a_digit=True needs training images labelled 10 (not a digit): none given")
+        digits = counts[:, 0].tolist()
+        shards.update(digits_first)
+        self.stages_ = self._learn_stages(shards, digits)
+        shards.update(shard_features, self.stages_)
+        self.standardiser_ = cf.Standardiser.from_sums(*shards.total(feature_sums))
+        shards.update(standardised, self.standardiser_.mean, self.standardiser_.scale)
+        return digits, counts[:, 1].tolist()
 
     def _fit_reject_head(self, shards, digits: list[int], negatives: list[int]) -> None:
         """The not-a-digit head: L-BFGS-B on every negative and up to REJECT_DIGITS_PER_NEGATIVE times as

@@ -119,13 +119,7 @@ class MLP(Model):
         """Train on the examples of `shards` (nnmodel.model.shards: in this process or on a Dask
         cluster): the cost and gradient of every L-BFGS-B evaluation are the shards' sums; returns self."""
         self.check_params(self.get_params())
-        sizes = self.sizes
-        counts = shards.map(label_range)
-        m = sum(n for n, _, _ in counts)
-        if any(n and (low < 0 or high >= self.n_classes) for n, low, high in counts):
-            raise ValueError(f"labels must be classes 0-{self.n_classes - 1}")
-        use_sparse = bool(self.sparse)  # None: dense, the same choice wherever the shards live
-        shards.update(mlp_inputs, self.n_inputs, self.n_classes, self.dtype, use_sparse)
+        sizes, m = self.sizes, self.prepare_shards(shards)
         objective = dense_objective(shards, "xy", sizes, self.lam, self.activation, self.output, m, self.dtype)
 
         def set_flat(flat):
@@ -133,9 +127,19 @@ class MLP(Model):
 
         x0 = pack(init_params(sizes, self.seed, np.dtype(self.dtype), self.init_scale))
         self._minimise([(objective, self.max_iter)], x0, set_flat, m, checker(self, validation), progress)
-        self.sparse_inputs_ = use_sparse
+        self.sparse_inputs_ = bool(self.sparse)
         self.classes_ = np.arange(self.n_classes)
         return self
+
+    def prepare_shards(self, shards) -> int:
+        """The first part of a fit: check the labels and leave each shard holding its inputs and one-hot
+        targets ("xy"); returns the number of examples."""
+        counts = shards.map(label_range)
+        if any(n and (low < 0 or high >= self.n_classes) for n, low, high in counts):
+            raise ValueError(f"labels must be classes 0-{self.n_classes - 1}")
+        # sparse None: dense, the same choice wherever the shards live
+        shards.update(mlp_inputs, self.n_inputs, self.n_classes, self.dtype, bool(self.sparse))
+        return sum(n for n, _, _ in counts)
 
     def training_record(self) -> dict:
         return {**super().training_record(), "sparse_inputs": self.sparse_inputs_}
