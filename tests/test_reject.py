@@ -105,10 +105,10 @@ def test_a_model_without_the_class_never_rejects(trained_model, mnist_raw):
     from nnmodel.model.modelfile import load_model
 
     net = load_model(trained_model)[0]
-    reading = read_digits(net, forms(negative_images(16, mnist_raw.test_images, seed=1)))
+    X = forms(negative_images(16, mnist_raw.test_images, seed=1))
+    reading = read_digits(net, X)
     assert not reading.rejected.any() and np.isnan(reading.not_a_digit).all()
-    np.testing.assert_allclose(reading.proba, net.predict_proba(forms(negative_images(16, mnist_raw.test_images,
-                                                                                      seed=1))))
+    np.testing.assert_allclose(reading.proba, net.predict_proba(X))
 
 
 @pytest.mark.slow  # trains the session's small rejecting model (about half a minute)

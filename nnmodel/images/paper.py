@@ -25,7 +25,11 @@ def ink_strength(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
     positive and the paper at PAPER_CODE; the confident ink bool (h, w); and the code above which
     ink is faint ink (stroke edges, kept within a glyph's box). None when blank. Pillow's C code
     does the pixel work on uint8 images: at this scale, passes over the pixels are what costs."""
-    residual = paper_departure(grey)
+    return ink_of(paper_departure(grey))
+
+
+def ink_of(residual: Image.Image) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """ink_strength from a paper_departure already worked out."""
     codes = ink_codes(np.array(residual.histogram()))
     if codes is None:
         return None

@@ -21,7 +21,7 @@ from PIL import Image
 
 from nnmodel.errors import DataError
 from nnmodel.images.decode import as_grey
-from nnmodel.images.paper import MIN_CONTRAST, PAPER_CODE, ink_strength, paper_departure
+from nnmodel.images.paper import MIN_CONTRAST, PAPER_CODE, ink_of, paper_departure
 
 INK_THRESHOLD = 0.25              # a pixel is ink when its stretched value is above this
 BATCH_PIXELS = 500_000           # decoded pixels preprocessed together (2 MB as float32: stays in cache)
@@ -70,9 +70,10 @@ def clean_paper(grey: np.ndarray) -> np.ndarray:
     as it was (noise, a texture: the model says what that is)."""
     if grey.dtype != np.uint8:
         grey = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
-    ink = ink_strength(grey)
+    residual = paper_departure(grey)  # worked out once: the ink, or what is left of the paper
+    ink = ink_of(residual)
     if ink is None:
-        left = np.asarray(paper_departure(grey), np.float32)
+        left = np.asarray(residual, np.float32)
         return np.zeros_like(grey) if left.std() < ROUGH_PAPER else grey
     departure, _, faint = ink
     return np.where(departure > faint, departure - np.uint8(PAPER_CODE), 0).astype(np.uint8)

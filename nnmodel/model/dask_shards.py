@@ -67,7 +67,7 @@ class DaskShards:
     def _ship(self, args):
         """Big array arguments as one task each (sent once to the cluster, fetched by each worker that
         needs them, and made again if lost with a worker), the rest as they are."""
-        return [self.client.submit(np.asarray, a, pure=False)
+        return [self.client.submit(np.asarray, a, key=f"parameters-{_token()}")
                 if isinstance(a, np.ndarray) and a.nbytes >= SHIP_FROM else a for a in args]
 
     def _ask(self, make):
@@ -106,14 +106,18 @@ class DaskShards:
 
     def _per_shard(self, fn, args):
         shipped = self._ship(args)
-        return [self.client.submit(on_worker, fn, f, *shipped, pure=False) for f in self.futures]
+        token = _token()  # keys named for the work: Dask times each kind apart (its work stealing
+        # then sees a sum as the short task it is, not worth moving a shard for)
+        return [self.client.submit(on_worker, fn, f, *shipped, key=f"{fn.__name__}-{i}-{token}")
+                for i, f in enumerate(self.futures)]
 
     def map(self, fn, *args) -> list:
         """[fn(state, *args) for each shard], computed where each shard lives."""
-        return self._ask(lambda: self.client.submit(list, self._per_shard(fn, args), pure=False))
+        return self._ask(lambda: self.client.submit(list, self._per_shard(fn, args), key=f"gather-{_token()}"))
 
     def first(self, fn, *args):
-        return self._ask(lambda: self.client.submit(on_worker, fn, self.futures[0], *self._ship(args), pure=False))
+        return self._ask(lambda: self.client.submit(on_worker, fn, self.futures[0], *self._ship(args),
+                                                    key=f"{fn.__name__}-0-{_token()}"))
 
     def update(self, fn, *args) -> None:
         """Each shard's state becomes fn(state, *args), on its worker (lineage kept: a lost state is
@@ -127,7 +131,7 @@ class DaskShards:
         def make():
             parts = self._per_shard(fn, args)
             while len(parts) > 1:
-                parts = [self.client.submit(add, parts[i], parts[i + 1], pure=False) if i + 1 < len(parts)
+                parts = [self.client.submit(add, parts[i], parts[i + 1], key=f"add-{_token()}") if i + 1 < len(parts)
                          else parts[i] for i in range(0, len(parts), 2)]
             return parts[0]
         self.evaluations += 1
