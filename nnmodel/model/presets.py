@@ -56,7 +56,7 @@ PRESETS: dict[str, dict] = {
 # What each preset measured, from BENCHMARKS.md (`bench/training.py accuracy`, `best`, `command`).
 MEASURED = {
     "default": "99.32% MNIST test, 94.71% optdigits, 98.40% drawn (median of 3 seeds); not a digit: 92.6% "
-               "of unseen negatives, 0.55% of MNIST test digits turned away; the whole `digits train` in 126 s",
+               "of unseen negatives, 0.55% of MNIST test digits turned away; the whole `digits train` in 117 s",
     "best": "not measured with this recipe yet (a committee of two heads: expect most of 20 minutes)",
     "mlp": "97.92% MNIST test, 89.76% optdigits, 95.80% drawn (median of 3 seeds, when it was the "
            "default); the whole `digits train --preset mlp` in 75 s",
