@@ -31,9 +31,10 @@ def one(preset: str, where: str, evaluations: int) -> dict:
     """One setting ("local", or a worker count), in this process."""
     from bench.train_one import prepared_data
     from nnmodel.data.distorted import distort_for_recipe
+    from nnmodel.data.shards import load_shard, local_shards, plan_shards
     from nnmodel.model.families import new_model
     from nnmodel.model.presets import recipe
-    from nnmodel.model.shards import LocalShards, dense_objective, plan_shards
+    from nnmodel.model.shards import dense_objective
     from nnmodel.store.layout import Layout
 
     data = prepared_data()
@@ -44,7 +45,7 @@ def one(preset: str, where: str, evaluations: int) -> dict:
     cluster, client = None, None
     started = time.perf_counter()
     if where.startswith("local"):
-        shards = LocalShards.of_files(files)
+        shards = local_shards(files)
         shards.threads = 1 if where == "local-1-thread" else shards.threads
     else:
         from distributed import Client, LocalCluster
@@ -53,7 +54,7 @@ def one(preset: str, where: str, evaluations: int) -> dict:
 
         cluster = LocalCluster(n_workers=int(where), threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
-        shards = DaskShards(cluster.scheduler_address, plan_shards(files))
+        shards = DaskShards(cluster.scheduler_address, plan_shards(files), load_shard)
         client = Client(cluster.scheduler_address, set_as_default=False)
     if chosen["family"] == "conv":
         digits, _ = model.prepare_shards(shards)

@@ -54,9 +54,9 @@ def main() -> None:
         others, distort_seconds = {}, 0.0
     else:
         from nnmodel.data.distorted import distort_for_recipe
+        from nnmodel.data.shards import local_shards
         from nnmodel.model.families import new_model
         from nnmodel.model.presets import recipe
-        from nnmodel.model.shards import LocalShards
         from nnmodel.reports.evaluate import score_other_writers
 
         overrides = {"seed": args.seed, "max_iter": args.maxiter}
@@ -66,7 +66,7 @@ def main() -> None:
         distort_seconds = time.perf_counter() - started
         started = time.perf_counter()
         net = new_model(chosen["family"], {**chosen["params"], **({"sparse": False} if args.dense else {})})
-        net.fit_shards(LocalShards.of_files([data / "train.parquet", *([layer / "train.parquet"] if layer else [])]))
+        net.fit_shards(local_shards([data / "train.parquet", *([layer / "train.parquet"] if layer else [])]))
         seconds = time.perf_counter() - started
         accuracy = net.score
         iterations, examples = net.n_iter_, net.n_examples_

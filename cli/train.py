@@ -169,12 +169,6 @@ def run_evaluate(args) -> int:
     for split, r in in_split_order(report["splits"]):
         say(f"{split:>10}: accuracy {r['accuracy']:.2%}, macro F1 {r['macro']['f1']:.4f} ({r['n']:,} images)")
     say("other writers: " + other_writers_line(report.get("others") or {}))
-    if args.dask:
-        from nnmodel.model.modelfile import read_metadata
-        from nnmodel.store.registry import Registry
-
-        training = read_metadata(Registry(args.layout).path(decision["candidate"])).get("training", {})
-        say(f"trained in {training.get('shards', '?')} shards on {training.get('where', args.dask)}")
     labelled = (report.get("others") or {}).get("labelled")
     if labelled:
         wrong = len(labelled["mistakes"])

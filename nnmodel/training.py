@@ -14,12 +14,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from nnmodel.data.shards import load_shard, local_shards, plan_shards
 from nnmodel.data.splits import read_split, read_splits
 from nnmodel.errors import DigitsError
 from nnmodel.model import modelfile, original
 from nnmodel.model.families import new_model
 from nnmodel.model.presets import describe_copies, recipe
-from nnmodel.model.shards import LocalShards, plan_shards
 from nnmodel.reports.evaluate import read_test_pixels
 from nnmodel.reports.render import read_report, write_report
 from nnmodel.store.layout import Layout
@@ -68,8 +68,8 @@ def training_shards(files: list[Path], dask: str | None = None):
     if dask:
         from nnmodel.model.dask_shards import DaskShards
 
-        return DaskShards(dask, plan_shards(files))
-    return LocalShards.of_files(files)
+        return DaskShards(dask, plan_shards(files), load_shard)
+    return local_shards(files)
 
 
 def register_candidate(layout: Layout, candidate_dir: str | os.PathLike, report_dir: str | os.PathLike,

@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from nnmodel.data.shards import load_shard, local_shards, plan_shards
 from nnmodel.errors import DigitsError
 from nnmodel.model.conv import ConvFeatures
 from nnmodel.model.mlp import MLP
-from nnmodel.model.shards import LocalShards, plan_shards
 
 distributed = pytest.importorskip("distributed", reason="the test extra installs prefect-dask (and dask.distributed)")
 ROWS = 2500  # rows per shard here: several shards, some mixing the two files
@@ -64,13 +64,13 @@ def cluster(request):
 
 
 def fit_here(make, files):
-    return make().fit_shards(LocalShards.of_files(files, rows=ROWS))
+    return make().fit_shards(local_shards(files, rows=ROWS))
 
 
 def fit_on(cluster, make, files, progress=None, **kw):
     from nnmodel.model.dask_shards import DaskShards
 
-    shards = DaskShards(cluster.scheduler_address, plan_shards(files, rows=ROWS), **kw)
+    shards = DaskShards(cluster.scheduler_address, plan_shards(files, rows=ROWS), load_shard, **kw)
     try:
         return make().fit_shards(shards, progress=progress), shards
     finally:
@@ -140,7 +140,7 @@ def test_an_unreachable_scheduler_is_one_line(training_files):
     from nnmodel.model.dask_shards import DaskShards
 
     with pytest.raises(DigitsError, match=r"^cannot reach the Dask scheduler at tcp://127.0.0.1:9 \("):
-        DaskShards("tcp://127.0.0.1:9", plan_shards(training_files), connect_timeout=2)
+        DaskShards("tcp://127.0.0.1:9", plan_shards(training_files), load_shard, connect_timeout=2)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from nnmodel.errors import DigitsError
-from nnmodel.model.shards import ShardSpec, add, load_shard, one_blas_thread
+from nnmodel.model.shards import add, one_blas_thread
 
 EVALUATION_TIMEOUT = 600.0  # seconds an evaluation may take, recomputing lost shards included
 NO_WORKERS_GRACE = 30.0   # seconds without any worker before the fit gives up
@@ -36,9 +36,10 @@ def on_worker(fn, state, *args):
 
 class DaskShards:
     """Shards whose states live on the workers of the Dask scheduler at `address` (see the module
-    docstring); the same methods as `nnmodel.model.shards.LocalShards`."""
+    docstring), shard i's first state made there by load(sources[i]) (e.g. nnmodel.data.shards'
+    load_shard of its plan_shards); the same methods as `nnmodel.model.shards.LocalShards`."""
 
-    def __init__(self, address: str, specs: list[ShardSpec], timeout: float = EVALUATION_TIMEOUT,
+    def __init__(self, address: str, sources: list, load, timeout: float = EVALUATION_TIMEOUT,
                  no_workers_grace: float = NO_WORKERS_GRACE, connect_timeout: float = 15.0):
         try:
             from distributed import Client
@@ -55,11 +56,11 @@ class DaskShards:
             raise DigitsError(f"the Dask cluster at {address} has no workers")
         self.workers = len(workers)
         self.where = f"the Dask cluster at {address} ({self.workers} worker{'s' if self.workers > 1 else ''})"
-        n = len(specs)  # consecutive shards on the same worker: the first additions of the tree stay local
-        self.futures = [self.client.submit(load_shard, spec, workers=[workers[i * len(workers) // n]],
-                                           allow_other_workers=True, pure=False, key=f"load-shard-{i}-{_token()}")
-                        for i, spec in enumerate(specs)]
-        self.count, self.evaluations, self.lost = len(specs), 0, 0
+        n = len(sources)  # consecutive shards on the same worker: the first additions of the tree stay local
+        self.futures = [self.client.submit(load, source, workers=[workers[i * len(workers) // n]],
+                                           allow_other_workers=True, key=f"{load.__name__}-{i}-{_token()}")
+                        for i, source in enumerate(sources)]
+        self.count, self.evaluations, self.lost = len(sources), 0, 0
 
     def __len__(self) -> int:
         return self.count

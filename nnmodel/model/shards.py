@@ -2,12 +2,12 @@
 trains, in this process or on a Dask cluster (`nnmodel.model.dask_shards`) alike.
 
 A shard is a fixed run of SHARD_ROWS training rows (the last one shorter), numbered in the order of
-the training files (the train split, then its distortion layer). Each shard holds a state (a dict of
-arrays: its pixels and labels at first, then whatever the family computes from them, e.g. features);
-the family changes the states with `update`, asks each shard something with `map`, and adds up the
-shards' answers with `total`. The sum is always taken in the same pairwise tree over the shard numbers
-(`tree_sum`), so a fit gives the same numbers whether its shards live here or on any number of
-workers: the shards, not the workers, decide the arithmetic.
+the training files (the train split, then its distortion layer: nnmodel.data.shards reads them).
+Each shard holds a state (a dict of arrays: its pixels and labels at first, then whatever the family
+computes from them, e.g. features); the family changes the states with `update`, asks each shard
+something with `map`, and adds up the shards' answers with `total`. The sum is always taken in the
+same pairwise tree over the shard numbers (`tree_sum`), so a fit gives the same numbers whether its
+shards live here or on any number of workers: the shards, not the workers, decide the arithmetic.
 
 Each shard's arithmetic runs with one BLAS thread (the shards themselves run in parallel), so that its
 float32 sums do not depend on how many threads a machine gives BLAS.
@@ -17,69 +17,15 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 SHARD_ROWS = 16384  # training rows per shard
 
 
-@dataclass(frozen=True)
-class ShardSpec:
-    """Shard number `index`: rows [start, stop) of each of `parts` [(parquet file, start, stop), ...]."""
-
-    index: int
-    parts: tuple[tuple[str, int, int], ...]
-
-    @property
-    def rows(self) -> int:
-        return sum(stop - start for _, start, stop in self.parts)
-
-
 def shard_bounds(n_rows: int, rows: int = SHARD_ROWS) -> list[tuple[int, int]]:
     """[start, stop) of each shard of n_rows rows in order."""
     return [(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
-
-
-def plan_shards(files: list[str | os.PathLike], rows: int = SHARD_ROWS) -> list[ShardSpec]:
-    """The shards of the rows of `files` (Parquet splits) read one after the other."""
-    import pyarrow.parquet as pq
-
-    counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
-    firsts = [0, *itertools.accumulate(counts)]
-    specs = []
-    for index, (start, stop) in enumerate(shard_bounds(firsts[-1], rows)):
-        parts = tuple((str(f), max(start - first, 0), min(stop - first, count))
-                      for f, first, count in zip(files, firsts, counts) if start < first + count and stop > first)
-        specs.append(ShardSpec(index, parts))
-    return specs
-
-
-def read_rows(path: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows [start, stop) of a Parquet split: pixels uint8 (n, 784) and labels uint8 (n,), reading only
-    the row groups that hold them."""
-    import pyarrow.parquet as pq
-
-    from nnmodel.data.splits import table_pixels
-
-    parquet = pq.ParquetFile(path)
-    groups, first, offset = [], 0, None
-    for g in range(parquet.metadata.num_row_groups):
-        n = parquet.metadata.row_group(g).num_rows
-        if first < stop and first + n > start:
-            groups.append(g)
-            offset = first if offset is None else offset
-        first += n
-    table = parquet.read_row_groups(groups, columns=["image", "label"]).slice(start - offset, stop - start)
-    return table_pixels(table, path)
-
-
-def load_shard(spec: ShardSpec) -> dict:
-    """A shard's first state: {"index": its number, "pixels": uint8 (n, 784), "y": labels (n,) int},
-    read from its files."""
-    parts = [read_rows(path, start, stop) for path, start, stop in spec.parts]
-    return {"index": spec.index, "pixels": np.concatenate([p for p, _ in parts]),
-            "y": np.concatenate([y for _, y in parts]).astype(np.intp)}
 
 
 def add(a, b):
@@ -134,14 +80,10 @@ class LocalShards:
 
     @classmethod
     def of_arrays(cls, X: np.ndarray, y: np.ndarray, rows: int = SHARD_ROWS) -> LocalShards:
-        """Shards of X (m, 784) (pixels, uint8 or float in [0, 1]) and labels y (m,): views, no copies."""
+        """Shards of X (m, 784) (pixels, uint8 or float in [0, 1]) and labels y (m,): views, no copies
+        (nnmodel.data.shards.local_shards reads them from Parquet files instead)."""
         y = np.asarray(y, dtype=np.intp)
         return cls([{"index": i, "pixels": X[a:b], "y": y[a:b]} for i, (a, b) in enumerate(shard_bounds(len(X), rows))])
-
-    @classmethod
-    def of_files(cls, files: list[str | os.PathLike], rows: int = SHARD_ROWS) -> LocalShards:
-        """Shards read from Parquet splits (see plan_shards)."""
-        return cls([load_shard(spec) for spec in plan_shards(files, rows)])
 
     def __len__(self) -> int:
         return len(self.states)
