@@ -82,10 +82,28 @@ def check_recipe(args) -> None:
         raise SetupError(f"{which} with these options: {exc}") from None
 
 
+def check_dask(address: str | None) -> None:
+    """A --dask scheduler must answer and have workers, before any work starts."""
+    if not address:
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SetupError("--dask needs dask.distributed: pip install 'digits[dask]'") from None
+    try:
+        with Client(address, timeout="5s", set_as_default=False) as client:
+            workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SetupError(f"--dask {address}: no Dask scheduler answers there ({exc})") from None
+    if not workers:
+        raise SetupError(f"--dask {address}: the scheduler has no workers (start some with `dask worker {address}`)")
+
+
 def run_train(args) -> int:
     check_source(args.source)
     check_feedback(args)
     check_recipe(args)
+    check_dask(args.dask)
     training_flow = prefect_env.import_flows("training").training_flow
     from nnmodel.reports.render import read_report
 

@@ -198,3 +198,15 @@ def test_digits_train_dask_registers_the_model_a_local_run_registers(tmp_path, l
         if extra:
             assert f"shards on the Dask cluster at {dask_processes} (2 workers)" in done.stderr
     assert_same_model(models["here"], models["dask"])
+
+
+@pytest.mark.slow  # Dask's client tries to connect for 5 s
+def test_digits_train_refuses_a_dask_address_where_nothing_answers(tmp_path):
+    from tests.helpers.processes import free_port, run_digits
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    done = run_digits(["--artifacts", str(tmp_path / "art"), "train", "--preset", "quick", "--dask", address])
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: --dask {address}: no Dask scheduler answers there ("), line
+    assert not (tmp_path / "art" / "data").exists()  # refused before any work
