@@ -116,10 +116,6 @@ class DaskShards:
         """[fn(state, *args) for each shard], computed where each shard lives."""
         return self._ask(lambda: self.client.submit(list, self._per_shard(fn, args), key=f"gather-{_token()}"))
 
-    def first(self, fn, *args):
-        return self._ask(lambda: self.client.submit(on_worker, fn, self.futures[0], *self._ship(args),
-                                                    key=f"{fn.__name__}-0-{_token()}"))
-
     def update(self, fn, *args) -> None:
         """Each shard's state becomes fn(state, *args), on its worker (lineage kept: a lost state is
         computed again)."""

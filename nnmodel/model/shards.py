@@ -96,11 +96,6 @@ class LocalShards:
         with one_blas_thread(), ThreadPoolExecutor(min(self.threads, len(self.states))) as pool:
             return list(pool.map(lambda state: fn(state, *args), self.states))
 
-    def first(self, fn, *args):
-        """fn(state, *args) of the first shard only."""
-        with one_blas_thread():
-            return fn(self.states[0], *args)
-
     def update(self, fn, *args) -> None:
         """Each shard's state becomes fn(state, *args)."""
         self.states = self.map(fn, *args)
