@@ -110,8 +110,15 @@ def check_api(timeout: float = 3.0) -> str | None:
     return url
 
 
-HEARTBEAT_SECONDS = 30      # runs on a kept server tell it they are alive this often ...
-ZOMBIE_AFTER = 90           # ... and one silent this long is marked Crashed (an automation on the server)
+def _seconds(name: str, default: int) -> int:
+    """A whole number of seconds from the environment variable `name` (>= 1), else `default`."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) >= 1 else default
+
+
+HEARTBEAT_SECONDS = 30  # runs on a kept server tell it they are alive this often (Prefect's least) ...
+ZOMBIE_AFTER = max(_seconds("DIGITS_ZOMBIE_AFTER", 90), 2 * HEARTBEAT_SECONDS)  # ... one silent this long is
+# marked Crashed (an automation on the server, made with the first run a server sees)
 
 
 def flow_settings():

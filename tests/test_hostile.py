@@ -394,6 +394,7 @@ def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registe
     out = tmp_path / "out.csv"
     port = free_port()
     with digits_server(tmp_path / "home", port) as (api, env):
+        env = {**env, "DIGITS_ZOMBIE_AFTER": "60"}  # this fresh server's rule: the shortest (2 heartbeats)
         server_pid = json.loads((tmp_path / "home" / "digits-server.json").read_text())["pid"]
         proc = subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "predict", str(folder), "--out",
                                  str(out), "--chunk-size", "50", "--workers", "1"],
@@ -434,7 +435,7 @@ def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registe
             assert resumed.returncode == 0, resumed.stderr
         with open(out, newline="") as fh:
             assert [r["path"] for r in csv.DictReader(fh)] == [f"digit-{i:05d}.png" for i in range(4000)]
-        assert wait_for(lambda: run_state() == "CRASHED", 150, "the zombie rule to mark the run crashed")
+        assert wait_for(lambda: run_state() == "CRASHED", 90, "the zombie rule to mark the run crashed")
 
 
 @pytest.mark.slow  # eight commands at once on two cores
