@@ -390,14 +390,14 @@ def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registe
     from tests.helpers.processes import DIGITS, api_post, digits_server, wait_for
 
     folder = tmp_path / "many"
-    write_digits(folder, mnist_raw.test_images[:4000])
+    write_digits(folder, mnist_raw.test_images[:8000])  # enough to outlive the first heartbeat on a fast run
     out = tmp_path / "out.csv"
     port = free_port()
     with digits_server(tmp_path / "home", port) as (api, env):
         env = {**env, "DIGITS_ZOMBIE_AFTER": "60"}  # this fresh server's rule: the shortest (2 heartbeats)
         server_pid = json.loads((tmp_path / "home" / "digits-server.json").read_text())["pid"]
         proc = subprocess.Popen([*DIGITS, "--artifacts", str(registered_artifacts), "predict", str(folder), "--out",
-                                 str(out), "--chunk-size", "50", "--workers", "1"],
+                                 str(out), "--chunk-size", "20", "--workers", "1"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         try:
@@ -431,10 +431,10 @@ def test_a_command_whose_server_dies_ends_promptly_in_one_line(tmp_path, registe
         assert run_state() == "RUNNING"
         if not out.exists():  # nothing lost: --resume finishes the CSV
             resumed = run_digits(["--artifacts", str(registered_artifacts), "predict", str(folder), "--out", str(out),
-                                  "--chunk-size", "50", "--workers", "1", "--resume"], env=env, keep_prefect_env=True)
+                                  "--chunk-size", "20", "--workers", "1", "--resume"], env=env, keep_prefect_env=True)
             assert resumed.returncode == 0, resumed.stderr
         with open(out, newline="") as fh:
-            assert [r["path"] for r in csv.DictReader(fh)] == [f"digit-{i:05d}.png" for i in range(4000)]
+            assert [r["path"] for r in csv.DictReader(fh)] == [f"digit-{i:05d}.png" for i in range(8000)]
         assert wait_for(lambda: run_state() == "CRASHED", 90, "the zombie rule to mark the run crashed")
 
 
