@@ -241,7 +241,8 @@ class ConvFeatures(Model):
         sizes = self.sizes
         shown = {"key": None}
 
-        def objective_on(key, m, share=None, stage=0):
+        def objective_on(key, share=None, stage=0):
+            m = sum(digits) if share is None else max(1, int(share * sum(digits)))
             whole = dense_objective(shards, key, sizes, self.lam, "relu", "softmax", m)
 
             def objective(flat):  # a warm-up's rows are copied out when its stage starts, dropped after
@@ -249,15 +250,13 @@ class ConvFeatures(Model):
                     if shown["key"] not in (None, "digits"):
                         shards.update(drop, shown["key"])
                     if share is not None:
-                        shards.update(subset, key, allot(max(1, int(share * sum(digits))), digits),
-                                      [self.seed, 11, head, stage])
+                        shards.update(subset, key, allot(m, digits), [self.seed, 11, head, stage])
                     shown["key"] = key
                 return whole(flat)
             return objective
 
-        stages = [(objective_on(f"warmup{k}", max(1, int(share * sum(digits))), share, k), int(n), share)
-                  for k, (share, n) in enumerate(self.warmup)]
-        stages.append((objective_on("digits", sum(digits)), self.max_iter))
+        stages = [(objective_on(f"warmup{k}", share, k), int(n), share) for k, (share, n) in enumerate(self.warmup)]
+        stages.append((objective_on("digits"), self.max_iter))
         self.heads_.append(None)
 
         def set_flat(flat):
@@ -457,9 +456,8 @@ def label_counts(state: dict) -> tuple[int, int, int]:
 def digits_first(state: dict) -> dict:
     """The shard's images (n, 28, 28), digits first and negatives after them (stable), and how many
     digits: {"index", "pixels", "y", "n_digits"}."""
-    y = state["y"]
+    pixels, y = state["pixels"], state["y"]
     order = np.argsort(y == 10, kind="stable")
-    pixels, y = state["pixels"], y
     if not (order[:-1] < order[1:]).all():
         pixels, y = pixels[order], y[order]
     return {"index": state["index"], "pixels": np.asarray(pixels).reshape(-1, cf.SIDE, cf.SIDE), "y": y,
