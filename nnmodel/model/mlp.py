@@ -53,8 +53,8 @@ class MLP(Model):
     init_scale    initial weights uniform in [-init_scale, init_scale]
     dtype         float32 or float64 arithmetic  seed  initialisation seed
     sparse        input products from sparse row blocks (True), or dense BLAS (False; None, kept for old
-                  files, is dense too: each shard computes on one thread, where the two are within
-                  ~15% of each other, and a choice timed where each fit runs would make two fits differ)
+                  files, is dense too: a choice timed where each fit runs could differ between a
+                  worker and this process, and so make two fits of the same data differ)
     X is (m, n_inputs) in [0, 1] (digit light on dark); y is (m,) digits. The model trains on what it is
     given: distorted copies are the data layer's business (`nnmodel.data.distorted`).
     """
